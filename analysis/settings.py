@@ -1,0 +1,94 @@
+"""One settings object for the lab: ports, directories, stack kind.
+
+Every port sits in a fixed, non-default range so the lab never touches a
+Postgres or Redis the user already runs. Override any field with an
+environment variable named ``LAB_<FIELD>`` (e.g. ``LAB_PORT_BASE=30000``).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: offset of each service from ``port_base``; one obvious place for every port.
+PORT_OFFSETS: dict[str, int] = {
+    "postgres": 432,
+    "redis": 379,
+    "prometheus": 90,
+    "alertmanager": 93,
+    "node-exporter": 100,
+    "postgres-exporter": 187,
+    "redis-exporter": 121,
+    "nginx-exporter": 113,
+    "mtail": 903,
+    "nginx": 80,
+    "nginx-status": 81,
+    "api": 800,
+    "worker": 810,
+    "remediator": 820,
+    "truthsync": 850,  # truthsync-1 is +1, truthsync-2 is +2, ...
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the lab keeps things and which ports it uses."""
+
+    stack: str = "local"
+    host: str = "127.0.0.1"
+    port_base: int = 25000
+    run_dir: Path = REPO / ".lab" / "run"
+    results_dir: Path = REPO / "results"
+    reports_dir: Path = REPO / "reports"
+    truthsync_instances: int = 2
+    health_timeout_s: float = 60.0
+    scrape_interval_s: int = 2
+    db_name: str = "sentinel"
+    db_user: str = "sentinel"
+    db_password: str = field(default="sentinel-local", repr=False)
+
+    def port(self, service: str) -> int:
+        """The port of ``service`` (``truthsync-2`` → base + 850 + 2)."""
+        if service.startswith("truthsync-"):
+            return self.port_base + PORT_OFFSETS["truthsync"] + int(service.rsplit("-", 1)[1])
+        return self.port_base + PORT_OFFSETS[service]
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{self.port(service)}"
+
+    @property
+    def database_url(self) -> str:
+        return (f"postgresql://{self.db_user}:{self.db_password}@{self.host}:"
+                f"{self.port('postgres')}/{self.db_name}")
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://{self.host}:{self.port('redis')}/0"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        """Defaults, then ``LAB_*`` environment variables, then explicit overrides."""
+        values = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"LAB_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls, f.name, None)
+            if isinstance(default, bool):
+                values[f.name] = raw.lower() in {"1", "true", "yes", "on"}
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
+            elif isinstance(default, Path):
+                values[f.name] = Path(raw).resolve()
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)

@@ -1,0 +1,124 @@
+"""Shared fixtures: real Postgres and Redis, started once per test session.
+
+Fixture names are the contract (``pg_dsn``, ``redis_url``, ``lab_settings``);
+how the services are started may change underneath.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def _as_postgres(cmd: list[str]) -> list[str]:
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="session")
+def _service_dir():
+    d = Path(tempfile.mkdtemp(prefix="lab-test-"))
+    os.chmod(d, 0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(_service_dir) -> str:
+    """A throwaway Postgres 15 with pg_stat_statements and pg_trgm; DSN of db ``sentinel``."""
+    data = _service_dir / "pg"
+    port = _free_port()
+    subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
+                                 "--auth=trust", "-E", "UTF8", "--locale=C"]),
+                   check=True, capture_output=True)
+    with open(data / "postgresql.conf", "a") as conf:
+        conf.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
+                   f"unix_socket_directories = '{data}'\n"
+                   "shared_preload_libraries = 'pg_stat_statements'\ntrack_io_timing = on\n"
+                   "fsync = off\nsynchronous_commit = off\n")
+    subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
+                                 str(data / "server.log"), "start"]), check=True, capture_output=True)
+    try:
+        _wait_port(port)
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q", "-c",
+                        "CREATE ROLE sentinel LOGIN SUPERUSER PASSWORD 'sentinel'",
+                        "-c", "CREATE DATABASE sentinel OWNER sentinel"], check=True, capture_output=True)
+        subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "sentinel",
+                        "-q", "-c", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements",
+                        "-c", "CREATE EXTENSION IF NOT EXISTS pg_trgm"], check=True, capture_output=True)
+        yield f"postgresql://sentinel:sentinel@127.0.0.1:{port}/sentinel"
+    finally:
+        subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                                     "stop"]), capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url(_service_dir) -> str:
+    """A throwaway Redis on a free loopback port."""
+    port = _free_port()
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", str(_service_dir)],
+                            stdout=subprocess.DEVNULL)
+    try:
+        _wait_port(port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+class RedisServer:
+    """A private redis-server a test may stop and start again (same port)."""
+
+    def __init__(self, workdir: Path):
+        self.port = _free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> "RedisServer":
+        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                                      "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
+                                     stdout=subprocess.DEVNULL)
+        _wait_port(self.port)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    """A Redis of this test's own, for tests that stop it mid-way."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
