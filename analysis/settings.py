@@ -7,7 +7,8 @@ environment variable named ``LAB_<FIELD>`` (e.g. ``LAB_PORT_BASE=30000``).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+import secrets
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +48,7 @@ class Settings:
     scrape_interval_s: int = 2
     db_name: str = "sentinel"
     db_user: str = "sentinel"
-    db_password: str = field(default="sentinel-local", repr=False)
+    pg_log_min_duration_statement_ms: int = 250
 
     def port(self, service: str) -> int:
         """The port of ``service`` (``truthsync-2`` → base + 850 + 2)."""
@@ -58,9 +59,22 @@ class Settings:
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.port(service)}"
 
+    def secret(self, name: str) -> str:
+        """A secret from ``LAB_SECRET_<NAME>``, else generated once and kept (0600) in the run directory."""
+        env = os.environ.get(f"LAB_SECRET_{name.upper()}")
+        if env:
+            return env
+        path = self.run_dir / "secrets" / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(24))
+        return path.read_text().strip()
+
     @property
     def database_url(self) -> str:
-        return (f"postgresql://{self.db_user}:{self.db_password}@{self.host}:"
+        return (f"postgresql://{self.db_user}:{self.secret('db_password')}@{self.host}:"
                 f"{self.port('postgres')}/{self.db_name}")
 
     @property
@@ -90,5 +104,7 @@ class Settings:
                 values[f.name] = Path(raw).resolve()
             else:
                 values[f.name] = raw
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name, value in overrides.items():
+            if value is not None:
+                values[name] = Path(value).resolve() if isinstance(getattr(cls, name, None), Path) else value
         return replace(cls(), **values)

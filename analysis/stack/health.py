@@ -1,0 +1,40 @@
+"""Health checks by kind: one function each, returning (healthy, detail)."""
+from __future__ import annotations
+
+import socket
+
+import httpx
+import psycopg
+import redis
+
+from analysis.stack.catalogue import Service
+
+
+def check(service: Service, host: str, port: int | None, *, pg_socket_dir: str | None = None,
+          timeout: float = 2.0) -> tuple[bool, str]:
+    """Is ``service`` answering? ``process`` checks are decided by the caller (supervisor state)."""
+    kind = service.health.kind
+    try:
+        if kind == "http":
+            r = httpx.get(f"http://{host}:{port}{service.health.path}", timeout=timeout)
+            return r.status_code == 200, f"GET {service.health.path} → {r.status_code}"
+        if kind == "tcp":
+            socket.create_connection((host, port), timeout).close()
+            return True, "accepts connections"
+        if kind == "redis":
+            ok = redis.Redis(host=host, port=port, socket_timeout=timeout).ping()
+            return bool(ok), "PING → PONG"
+        if kind == "postgres":
+            with psycopg.connect(host=pg_socket_dir or host, port=port, user="postgres", dbname="postgres",
+                                 connect_timeout=max(1, int(timeout))) as conn:
+                conn.execute("SELECT 1")
+            return True, "SELECT 1"
+    except (OSError, httpx.HTTPError, redis.RedisError, psycopg.Error) as exc:
+        return False, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    return True, "process running"
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0

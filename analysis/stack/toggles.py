@@ -1,0 +1,84 @@
+"""Pattern toggles: the switches the lab flips, and which services each one restarts.
+
+A toggle is an environment variable of the services it affects (or a value
+rendered into a service's config). Names are part of the interface: the API,
+the worker and TruthSync read them at start.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Toggle:
+    name: str
+    default: str
+    services: tuple[str, ...]  # service names; "truthsync-*" means every instance
+    choices: tuple[str, ...] = ()  # empty: any value of the right kind
+    numeric: bool = False
+    doc: str = ""
+
+    def validate(self, value: str) -> str:
+        value = str(value).strip()
+        if self.choices and value not in self.choices:
+            raise ToggleError(f"{self.name}={value!r} is not allowed; choose one of {', '.join(self.choices)}")
+        if self.numeric:
+            try:
+                float(value)
+            except ValueError:
+                raise ToggleError(f"{self.name}={value!r} must be a number") from None
+        return value
+
+    def affects(self, service: str) -> bool:
+        return any(service == s or (s.endswith("*") and service.startswith(s[:-1])) for s in self.services)
+
+
+class ToggleError(ValueError):
+    """An unknown toggle or a value it does not accept."""
+
+
+_ONOFF = ("off", "on")
+
+TOGGLES: dict[str, Toggle] = {t.name: t for t in (
+    Toggle("SENTINEL_CACHE", "off", ("api",), _ONOFF, doc="P1 Redis query cache for the dashboard"),
+    Toggle("SENTINEL_CACHE_TTL_S", "30", ("api",), numeric=True, doc="cache entry lifetime"),
+    Toggle("SENTINEL_RATELIMIT", "off", ("api",), _ONOFF, doc="P1 per-user, per-endpoint rate limit"),
+    Toggle("SENTINEL_RATELIMIT_PER_MIN", "600", ("api",), numeric=True, doc="requests a user may make per minute"),
+    Toggle("SENTINEL_SESSIONS", "jwt", ("api",), ("jwt", "redis"), doc="P1 sessions: signed JWT or Redis"),
+    Toggle("SENTINEL_NOTIFY", "poll", ("api",), ("poll", "pubsub"), doc="P1 notifications: polling or Redis pub/sub"),
+    Toggle("SENTINEL_CELERY_METRICS", "off", ("worker",), _ONOFF, doc="P6 Celery task metrics for Prometheus"),
+    Toggle("TRUTHSYNC_L2", "off", ("truthsync-*",), _ONOFF, doc="P5 shared Redis cache behind each instance's L1"),
+    Toggle("TRUTHSYNC_L1_SIZE", "10000", ("truthsync-*",), numeric=True, doc="entries in each instance's L1"),
+    Toggle("TRUTHSYNC_L1_TTL_S", "300", ("truthsync-*",), numeric=True, doc="L1 entry lifetime"),
+)}
+
+
+def validate(toggles: dict[str, str]) -> dict[str, str]:
+    """Check names and values; an unknown name is an error that lists the known ones."""
+    clean = {}
+    for name, value in toggles.items():
+        if name not in TOGGLES:
+            raise ToggleError(f"unknown toggle {name!r}; known toggles: {', '.join(sorted(TOGGLES))}")
+        clean[name] = TOGGLES[name].validate(value)
+    return clean
+
+
+def defaults() -> dict[str, str]:
+    return {t.name: t.default for t in TOGGLES.values()}
+
+
+def for_service(service: str, toggles: dict[str, str]) -> dict[str, str]:
+    """The toggle variables ``service`` sees: defaults overlaid with ``toggles``."""
+    merged = {**defaults(), **toggles}
+    return {name: merged[name] for name, t in TOGGLES.items() if t.affects(service)}
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, str]:
+    """``["A=1", "B=on"]`` → ``{"A": "1", "B": "on"}``, validated."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ToggleError(f"expected NAME=VALUE, got {pair!r}")
+        out[name.strip()] = value
+    return validate(out)
