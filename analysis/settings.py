@@ -48,7 +48,6 @@ class Settings:
     scrape_interval_s: int = 2
     db_name: str = "sentinel"
     db_user: str = "sentinel"
-    pg_log_min_duration_statement_ms: int = 250
 
     def port(self, service: str) -> int:
         """The port of ``service`` (``truthsync-2`` → base + 850 + 2)."""

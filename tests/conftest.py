@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+from analysis.stack.local import PG_BIN
 
 
 def _free_port() -> int:

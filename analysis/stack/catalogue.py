@@ -65,12 +65,12 @@ def _static_services() -> list[Service]:
                 command="redis-server {config}/redis/redis.conf", image="redis:7.4.2-bookworm"),
         Service("api", "core", Health("http", "/health"), port="api", metrics_path="/metrics",
                 depends_on=("postgres", "redis"), command="{python} -m stack.api",
-                environment={**_PY_ENV, "SENTINEL_ADMIN_TOKEN": "{admin_token}"}),
+                environment={**_PY_ENV, "SENTINEL_ADMIN_TOKEN": "{admin_token}"}, enabled=False),
         Service("worker", "core", Health("http", "/health"), port="worker", metrics_path="/metrics",
                 depends_on=("postgres", "redis"), command="{python} -m stack.worker",
-                environment=dict(_PY_ENV)),
+                environment=dict(_PY_ENV), enabled=False),
         Service("beat", "core", Health("process"), depends_on=("redis",),
-                command="{python} -m stack.worker.beat", environment=dict(_PY_ENV)),
+                command="{python} -m stack.worker.beat", environment=dict(_PY_ENV), enabled=False),
         # front
         Service("frontend", "front", Health("http", "/"), depends_on=("api", "grafana"),
                 why_not_local="Next.js app built into a Docker image; the local stack serves the API only"),
@@ -133,7 +133,7 @@ def truthsync_instances(n: int) -> list[Service]:
     """``truthsync-1`` … ``truthsync-n``, each its own process and port, all behind Nginx."""
     return [Service(f"truthsync-{i}", "verification", Health("http", "/health"), port=f"truthsync-{i}",
                     metrics_path="/metrics", depends_on=("postgres", "redis"),
-                    command="{python} -m truthsync", environment=dict(_PY_ENV)) for i in range(1, n + 1)]
+                    command="{python} -m truthsync", environment=dict(_PY_ENV), enabled=False) for i in range(1, n + 1)]
 
 
 def services(settings: Settings | None = None) -> list[Service]:

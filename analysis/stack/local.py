@@ -25,7 +25,17 @@ from analysis.stack.catalogue import Service
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
 from analysis.stack.supervisor import Program, Supervisor, write_config
 
-PG_BIN = Path(os.environ.get("LAB_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def _pg_bin() -> Path:
+    """``LAB_PG_BIN``, else the newest ``/usr/lib/postgresql/<version>/bin`` with initdb."""
+    if os.environ.get("LAB_PG_BIN"):
+        return Path(os.environ["LAB_PG_BIN"])
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]))
+    return found[-1].parent if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 class StackError(RuntimeError):
@@ -106,7 +116,7 @@ class LocalStack:
         path = self.run / "toggles.json"
         return json.loads(path.read_text()) if path.exists() else {}
 
-    def _context(self) -> dict:
+    def _context(self, toggle_values: dict[str, str]) -> dict:
         s = self.settings
         svc = {name: {"host": s.host, "port": s.port(name)} for name in PORT_OFFSETS if name != "truthsync"}
         for i in range(1, s.truthsync_instances + 1):
@@ -121,7 +131,7 @@ class LocalStack:
             "nginx_status_listen": f"{s.host}:{s.port('nginx-status')}",
             "truthsync_upstreams": [f"{s.host}:{s.port(n)}" for n in sorted(running) if n.startswith("truthsync-")]
             or [f"{s.host}:{s.port('truthsync-1')}"],
-            "pg": {"log_min_duration_statement_ms": s.pg_log_min_duration_statement_ms},
+            "toggles": {**toggles.defaults(), **toggle_values},
         }
 
     def _prepare(self, toggle_values: dict[str, str]) -> None:
@@ -131,7 +141,7 @@ class LocalStack:
         (self.run / "toggles.json").write_text(json.dumps(toggle_values, indent=2, sort_keys=True))
         if any(s.name == "postgres" for s in self.services):
             self._init_postgres()
-        digests = render_configs(CONFIG_SRC, self.run / "config", self._context())
+        digests = render_configs(CONFIG_SRC, self.run / "config", self._context(toggle_values))
         ctx = self._format_context()
         programs = []
         for s in self.services:
@@ -157,6 +167,10 @@ class LocalStack:
         sock.mkdir(exist_ok=True)
         as_root = os.geteuid() == 0
         if as_root:
+            blocked = [p for p in [self.run, *self.run.parents] if p.exists() and not os.stat(p).st_mode & 0o001]
+            if blocked:
+                raise StackError(f"the postgres user cannot reach {blocked[-1]} (no execute bit for others); "
+                                 "chmod o+x it or set LAB_RUN_DIR to a directory under a traversable path")
             pg = pwd.getpwnam("postgres")
             for d in (sock, self.settings.log_dir):
                 os.chown(d, pg.pw_uid, pg.pw_gid)

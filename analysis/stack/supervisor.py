@@ -127,7 +127,16 @@ class Supervisor:
         except (OSError, xmlrpc.client.Fault):
             os.kill(pid, 15)
         deadline = time.monotonic() + timeout
-        while self.pid() is not None and time.monotonic() < deadline:
+        while _alive(pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if self.pid() is not None:
+        if _alive(pid):
             os.kill(pid, 9)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -1,0 +1,57 @@
+"""The local stack for integration tests: started once per session on its own ports and run dir."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from analysis.settings import Settings
+from analysis.stack.local import LocalStack
+
+#: the test session's stack lives apart from a user's `make up` (ports 25xxx, .lab/run).
+TEST_PORT_BASE = int(os.environ.get("LAB_TEST_PORT_BASE", "26000"))
+
+
+def stack_settings(tmp_root, port_base: int = TEST_PORT_BASE, **kw) -> Settings:
+    return Settings.from_env(run_dir=tmp_root / "run", results_dir=tmp_root / "results",
+                             reports_dir=tmp_root / "reports", port_base=port_base, **kw)
+
+
+def _traversable_tmp(prefix: str) -> Path:
+    """A temp dir the ``postgres`` user can reach (pytest's own tmp dirs are 0700 root's)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    os.chmod(path, 0o755)
+    return path
+
+
+@pytest.fixture
+def make_stack():
+    """A LocalStack of the test's own on ``port_base`` with only ``services``; taken down after."""
+    made = []
+    root = _traversable_tmp("lab-it-")
+
+    def make(services: list[str], port_base: int = TEST_PORT_BASE + 500) -> LocalStack:
+        stack = LocalStack(stack_settings(root, port_base=port_base), only=services)
+        made.append(stack)
+        return stack
+
+    yield make
+    for stack in made:
+        stack.down()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab_stack():
+    """Every service the local stack runs, healthy; taken down at the end of the session."""
+    root = _traversable_tmp("lab-session-")
+    stack = LocalStack(stack_settings(root))
+    try:
+        stack.up()
+        yield stack
+    finally:
+        stack.down()
+        shutil.rmtree(root, ignore_errors=True)

@@ -1,0 +1,152 @@
+"""The embedded local stack against its real programs: up, health, scrape targets, apply, down."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from analysis.stack.local import StackError
+
+pytestmark = pytest.mark.integration
+
+
+def _targets(settings):
+    r = httpx.get(f"{settings.url('prometheus')}/api/v1/targets", timeout=5)
+    return r.json()["data"]["activeTargets"]
+
+
+def test_every_enabled_service_is_healthy_after_up(lab_stack):
+    states = {s.name: s.state for s in lab_stack.status()}
+    assert states and set(states.values()) == {"healthy"}, states
+
+
+def test_every_prometheus_target_reports_up(lab_stack):
+    expected = {s.name for s in lab_stack.services if s.metrics_path}
+    deadline = time.monotonic() + 30
+    while True:
+        targets = _targets(lab_stack.settings)
+        up = {t["labels"]["job"] for t in targets if t["health"] == "up"}
+        if expected <= up or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert expected <= up, {t["labels"]["job"]: t["lastError"] for t in targets if t["health"] != "up"}
+    r = httpx.get(f"{lab_stack.settings.url('prometheus')}/api/v1/query", params={"query": "up"}, timeout=5)
+    values = {s["metric"]["job"]: s["value"][1] for s in r.json()["data"]["result"]}
+    assert all(values[job] == "1" for job in expected), values
+
+
+def test_a_row_written_to_postgres_is_read_back(lab_stack):
+    with psycopg.connect(lab_stack.settings.database_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS lab_probe (id int PRIMARY KEY, note text)")
+        conn.execute("INSERT INTO lab_probe VALUES (1, 'written') ON CONFLICT (id) DO UPDATE SET note = 'written'")
+        assert conn.execute("SELECT note FROM lab_probe WHERE id = 1").fetchone()[0] == "written"
+
+
+def test_pg_stat_statements_sees_the_lab_role_queries(lab_stack):
+    with psycopg.connect(lab_stack.settings.database_url, autocommit=True) as conn:
+        conn.execute("SELECT 42 AS lab_marker")
+        rows = conn.execute("SELECT calls FROM pg_stat_statements WHERE query LIKE 'SELECT $1 AS lab_marker%'"
+                            ).fetchall()
+    assert rows and rows[0][0] >= 1
+
+
+def test_redis_answers(lab_stack):
+    client = redis.Redis.from_url(lab_stack.settings.redis_url)
+    client.set("lab:probe", "pong", ex=10)
+    assert client.get("lab:probe") == b"pong"
+
+
+def test_the_nginx_proxy_answers_and_only_on_loopback(lab_stack):
+    r = httpx.get(f"{lab_stack.settings.url('nginx')}/nginx-health", timeout=5)
+    assert r.status_code == 200
+    with pytest.raises(OSError):
+        # nothing of the lab listens on a non-loopback address
+        ip = socket.gethostbyname(socket.gethostname())
+        if ip.startswith("127."):
+            raise OSError("no non-loopback address on this machine")
+        socket.create_connection((ip, lab_stack.settings.port("nginx")), 1).close()
+
+
+def test_apply_restarts_only_the_services_a_toggle_affects(lab_stack):
+    before = {s.name: s.pid for s in lab_stack.status()}
+    restarted = lab_stack.apply({"PG_LOG_MIN_DURATION_MS": "100"})
+    after = {s.name: s.pid for s in lab_stack.status()}
+    assert restarted == ["postgres"]
+    assert after["postgres"] != before["postgres"]
+    assert {n: p for n, p in after.items() if n != "postgres"} == {n: p for n, p in before.items() if n != "postgres"}
+    assert "log_min_duration_statement = 100" in (lab_stack.run / "config/postgres/postgresql.conf").read_text()
+    assert lab_stack.apply({"PG_LOG_MIN_DURATION_MS": "100"}) == []  # same value: nothing restarts
+
+
+def test_unknown_toggle_is_an_error_listing_the_known_ones(lab_stack):
+    from analysis.stack.toggles import ToggleError
+
+    with pytest.raises(ToggleError, match="known toggles: .*SENTINEL_CACHE"):
+        lab_stack.apply({"SENTINEL_CACHEE": "on"})
+
+
+# ---- destructive tests: a small stack of their own ------------------------------------------
+
+@pytest.fixture
+def small_stack(make_stack):
+    return make_stack(["redis", "postgres", "redis-exporter"])
+
+
+def _listening(ports) -> list[int]:
+    busy = []
+    for port in ports:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                busy.append(port)
+    return busy
+
+
+def _lab_processes(run_dir) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if str(run_dir) in cmdline:
+                found.append(cmdline)
+    return found
+
+
+def test_down_leaves_no_process_and_no_listening_port(small_stack):
+    small_stack.up()
+    ports = [s.port for s in small_stack.status()]
+    assert len(_listening(ports)) == len(ports)
+    small_stack.down()
+    assert _listening(ports) == []
+    assert _lab_processes(small_stack.run) == []
+    assert {s.state for s in small_stack.status()} == {"stopped"}
+
+
+def test_up_with_a_taken_port_names_the_port_and_the_service(small_stack):
+    port = small_stack.settings.port("redis")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        with pytest.raises(StackError, match=f"port {port} needed by redis"):
+            small_stack.up()
+
+
+def test_a_service_killed_with_sigkill_shows_as_not_healthy(small_stack):
+    small_stack.up()
+    victim = next(s for s in small_stack.status() if s.name == "redis-exporter")
+    os.kill(victim.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = next(s.state for s in small_stack.status() if s.name == "redis-exporter")
+        if state != "healthy":
+            break
+        time.sleep(0.2)
+    assert state in {"unhealthy", "stopped"}
