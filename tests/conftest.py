@@ -122,3 +122,9 @@ def private_redis(tmp_path):
     server = RedisServer(tmp_path).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend():
+    """Async tests run on asyncio (mark them ``pytest.mark.anyio``; anyio's plugin ships with anyio)."""
+    return "asyncio"

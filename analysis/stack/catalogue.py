@@ -124,8 +124,9 @@ def _static_services() -> list[Service]:
                 why_not_local="one-shot job importing n8n workflows; needs n8n"),
         # remediation (pattern P3)
         Service("remediator", "ai", Health("http", "/health"), port="remediator", metrics_path="/metrics",
-                depends_on=("redis",), command="{python} -m stack.remediator", environment=dict(_PY_ENV),
-                enabled=False),
+                depends_on=("redis",), command="{python} -m stack.remediator",
+                environment={**_PY_ENV, "SUPERVISOR_SOCK": "{run}/supervisor.sock",
+                             "REMEDIATOR_TOKEN": "{remediator_token}"}),
     ]
 
 

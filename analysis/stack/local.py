@@ -159,7 +159,8 @@ class LocalStack:
         ports = {f"port_{k.replace('-', '_')}": s.port(k) for k in PORT_OFFSETS if k != "truthsync"}
         return {"python": sys.executable, "host": s.host, "run": str(self.run), "config": str(self.run / "config"),
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
-                "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"), **ports}
+                "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"),
+                "remediator_token": s.secret("remediator_token"), **ports}
 
     def _init_postgres(self) -> None:
         data = self.run / "pgdata"
