@@ -1,0 +1,44 @@
+"""``make bench``: every benchmark, against a private Postgres and Redis the lab stands up for it.
+
+Benchmarks print their figures; they are not pass/fail. Each runs in its own
+process so one benchmark's warm caches never flatter another's.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from rich.console import Console
+
+from analysis.settings import REPO, Settings
+from analysis.stack.local import LocalStack
+
+BENCHMARKS = {
+    "api": ["stack.api.bench"],
+    "truthsync": ["truthsync.bench"],
+}
+
+
+def main(names: list[str]) -> int:
+    console = Console()
+    settings = Settings.from_env(run_dir=REPO / ".lab" / "bench", port_base=27000)
+    stack = LocalStack(settings, only=["postgres", "redis"])
+    failed = []
+    try:
+        with console.status("starting Postgres and Redis for the benchmarks…"):
+            stack.up()
+        for name in names or list(BENCHMARKS):
+            console.rule(f"benchmark: {name}")
+            cmd = [sys.executable, "-m", *BENCHMARKS[name], "--dsn", settings.database_url,
+                   "--redis-url", settings.redis_url]
+            if subprocess.run(cmd, cwd=REPO).returncode != 0:
+                failed.append(name)
+    finally:
+        stack.down()
+    if failed:
+        console.print(f"[red]benchmarks that did not finish:[/red] {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
