@@ -11,8 +11,9 @@ import pytest
 from analysis.settings import Settings
 from analysis.stack.local import LocalStack
 
-#: the test session's stack lives apart from a user's `make up` (ports 25xxx, .lab/run).
-TEST_PORT_BASE = int(os.environ.get("LAB_TEST_PORT_BASE", "26000"))
+#: the test session's stack lives apart from a user's `make up` (ports 25xxx, .lab/run) and from
+#: other test sessions on the same machine (a range per process id).
+TEST_PORT_BASE = int(os.environ.get("LAB_TEST_PORT_BASE", 30000 + (os.getpid() % 30) * 1000))
 
 
 def stack_settings(tmp_root, port_base: int = TEST_PORT_BASE, **kw) -> Settings:
