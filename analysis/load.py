@@ -1,0 +1,301 @@
+"""Run Locust headless in its own process and read what it measured into DataFrames.
+
+Locust monkey-patches the interpreter with gevent, which hangs a notebook kernel, so a
+run is always a subprocess. ``run(workload)`` returns a ``LoadResult`` whose frames are
+per endpoint (``stats``), per second (``history``), per error (``failures``) and per
+request (``requests``). A run whose load generator ran out of CPU is marked
+``untrusted``: its low throughput is the generator's, not the server's.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+from analysis.settings import REPO, Settings
+
+LOADTESTS = REPO / "loadtests"
+REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"  # read by loadtests/common.py
+CPU_WARNING = "CPU usage above"  # what Locust logs when it saturates a core
+_RENAME = {"Type": "type", "Name": "name", "Request Count": "requests", "Failure Count": "failures",
+           "Median Response Time": "median_ms", "Average Response Time": "mean_ms",
+           "Min Response Time": "min_ms", "Max Response Time": "max_ms", "Average Content Size": "mean_bytes",
+           "Requests/s": "rps", "Failures/s": "failures_per_s", "User Count": "users",
+           "Total Request Count": "total_requests", "Total Failure Count": "total_failures",
+           "Total Median Response Time": "total_median_ms", "Total Average Response Time": "total_mean_ms",
+           "Total Min Response Time": "total_min_ms", "Total Max Response Time": "total_max_ms",
+           "Total Average Content Size": "total_mean_bytes", "Method": "method", "Error": "error",
+           "Occurrences": "occurrences"}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What load to apply. ``locustfile`` is a path or a name in loadtests/ (``api``, ``truthsync``);
+    ``options`` are the locustfile's knobs as Locust options, e.g. ``{"write-share": 0.2}``."""
+
+    locustfile: str
+    host: str
+    users: int = 10
+    spawn_rate: float = 5.0
+    duration_s: float = 30.0
+    shape: str = "constant"
+    options: dict[str, str | int | float] = field(default_factory=dict)
+    user_classes: tuple[str, ...] = ()
+
+    @property
+    def path(self) -> Path:
+        p = Path(self.locustfile)
+        return p if p.suffix == ".py" else LOADTESTS / f"{self.locustfile}.py"
+
+
+@dataclass(frozen=True)
+class SaturationRule:
+    """When to distrust a run: Locust's own CPU warning, or its CPU at ``cpu_percent`` of one core
+    or more in at least ``min_share`` of the per-second samples."""
+
+    cpu_percent: float = 85.0
+    min_share: float = 0.3
+
+
+@dataclass
+class LoadResult:
+    run_id: str
+    workload: Workload
+    started: datetime
+    ended: datetime
+    stats: pd.DataFrame  # one row per endpoint, plus name == "Aggregated"
+    history: pd.DataFrame  # one row per second and endpoint
+    failures: pd.DataFrame
+    requests: pd.DataFrame  # one row per request: timestamp, type, name, response_time_ms, success
+    generator_cpu: pd.DataFrame  # timestamp, cpu_percent of the Locust process
+    untrusted: bool
+    untrusted_reason: str
+    interrupted: bool
+    exit_code: int | None
+    run_dir: Path
+
+    def summary(self) -> dict:
+        """The figures a person checks first, from the per-request log when it exists (exact)."""
+        req = self.requests
+        seconds = max((self.ended - self.started).total_seconds(), 1e-9)
+        if len(req):
+            ms = req["response_time_ms"]
+            span = (req["timestamp"].max() - req["timestamp"].min()).total_seconds()
+            seconds = span if span > 0 else seconds
+            requests, failures = len(req), int((~req["success"]).sum())
+            p50, p95, p99 = (float(ms.quantile(q)) for q in (0.5, 0.95, 0.99))
+        else:
+            agg = self.stats[self.stats["name"] == "Aggregated"]
+            row = agg.iloc[0] if len(agg) else pd.Series(dtype=float)
+            requests, failures = int(row.get("requests", 0)), int(row.get("failures", 0))
+            p50, p95, p99 = (float(row.get(c, float("nan"))) for c in ("p50_ms", "p95_ms", "p99_ms"))
+        return {"run_id": self.run_id, "requests": requests, "failures": failures,
+                "rps": round(requests / seconds, 2), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,
+                "untrusted": self.untrusted}
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        return {"stats": self.stats, "history": self.history, "failures": self.failures,
+                "requests": self.requests, "generator_cpu": self.generator_cpu}
+
+
+def locust_command(w: Workload, prefix: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", str(w.path), "--headless", "--host", w.host,
+           "-u", str(w.users), "-r", str(w.spawn_rate), "-t", f"{int(round(w.duration_s))}s",
+           "--csv", str(prefix), "--csv-full-history", "--only-summary", "--loglevel", "WARNING",
+           "--logfile", str(prefix.parent / "locust.log"), "--exit-code-on-error", "0", "--stop-timeout", "5"]
+    if w.shape != "constant":
+        cmd += ["--shape", w.shape]
+    for key, value in w.options.items():
+        cmd += [f"--{key}", str(value)]
+    return cmd + list(w.user_classes)
+
+
+def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
+        saturation: SaturationRule = SaturationRule()) -> LoadResult:
+    """Apply ``workload`` and return what was measured. Ctrl-C (or SIGTERM) stops Locust and
+    returns the partial run, marked ``interrupted``; no Locust process outlives this call."""
+    if not workload.path.exists():
+        raise FileNotFoundError(f"no locustfile {workload.path}: pass a path or one of "
+                                f"{sorted(p.stem for p in LOADTESTS.glob('*.py'))}")
+    started = datetime.now(timezone.utc)
+    run_id = f"{started:%Y%m%dT%H%M%SZ}-{workload.path.stem}-{uuid.uuid4().hex[:6]}"
+    run_dir = run_dir or Settings.from_env().run_dir / "load" / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    prefix = run_dir / "locust"
+    env = {**os.environ, REQUESTS_FILE_ENV: str(run_dir / "requests.csv"), "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(LOADTESTS), os.environ.get("PYTHONPATH")]))}
+    with open(run_dir / "locust.out", "wb") as out:
+        proc = subprocess.Popen(locust_command(workload, prefix), env=env, cwd=run_dir, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_own_session)
+    (run_dir / "locust.pid").write_text(str(proc.pid))
+    cpu, interrupted = [], False
+    try:
+        with _signals_as_interrupt():
+            _watch(proc, workload, prefix, cpu, progress)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        _stop(proc)
+    ended = datetime.now(timezone.utc)
+    generator_cpu = pd.DataFrame(cpu, columns=["timestamp", "cpu_percent"])
+    log = "".join(p.read_text(errors="replace") for p in (run_dir / "locust.log", run_dir / "locust.out")
+                  if p.exists())
+    untrusted, reason = judge_saturation(generator_cpu, log, saturation)
+    return LoadResult(run_id, workload, started, ended, read_stats(f"{prefix}_stats.csv"),
+                      read_history(f"{prefix}_stats_history.csv"), read_failures(f"{prefix}_failures.csv"),
+                      read_requests(run_dir / "requests.csv"), generator_cpu, untrusted, reason, interrupted,
+                      proc.returncode, run_dir)
+
+
+def _own_session() -> None:
+    """In the Locust child: its own process group (a terminal's Ctrl-C reaches us, we stop it), and
+    SIGINT handled even if the lab was started with it ignored (``cmd &`` in a script)."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _watch(proc: subprocess.Popen, w: Workload, prefix: Path, cpu: list, progress: bool) -> None:
+    """Sample the generator's CPU each second until Locust exits (or overruns its time by far)."""
+    ps = psutil.Process(proc.pid)
+    ps.cpu_percent(None)
+    deadline = time.monotonic() + w.duration_s + 60
+    bar = _Progress(w, prefix) if progress else None
+    try:
+        while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Locust still runs 60 s after its {w.duration_s:.0f} s: see {prefix.parent}")
+            time.sleep(1.0)
+            try:
+                cpu.append((datetime.now(timezone.utc), ps.cpu_percent(None)))
+            except psutil.NoSuchProcess:
+                break
+            if bar:
+                bar.update(cpu[-1][1])
+    finally:
+        if bar:
+            bar.close()
+
+
+class _Progress:
+    """A rich progress bar (terminal or notebook): elapsed time, requests so far, generator CPU."""
+
+    def __init__(self, w: Workload, prefix: Path):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+        self.prefix, self.t0 = prefix, time.monotonic()
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                            TextColumn("{task.fields[status]}"))
+        self.task = self.bar.add_task(f"load {w.path.stem} {w.users} users", total=w.duration_s, status="")
+        self.bar.start()
+
+    def update(self, cpu_percent: float) -> None:
+        stats = read_stats(f"{self.prefix}_stats.csv")  # Locust flushes it every few seconds
+        agg = stats[stats["name"] == "Aggregated"] if len(stats) else stats
+        done = f"{int(agg['requests'].iloc[0])} requests, " if len(agg) else ""
+        self.bar.update(self.task, completed=time.monotonic() - self.t0,
+                        status=f"{done}locust CPU {cpu_percent:.0f}%")
+
+    def close(self) -> None:
+        self.bar.stop()
+
+
+@contextmanager
+def _signals_as_interrupt():
+    """Treat SIGTERM (and SIGINT, even if inherited as ignored) as Ctrl-C while Locust runs,
+    so the cleanup below runs either way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Ask Locust to stop with SIGINT, which it handles in every mode (with a load shape it dies
+    on SIGTERM without writing its files); kill its process group if it lingers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def judge_saturation(cpu: pd.DataFrame, log: str, rule: SaturationRule) -> tuple[bool, str]:
+    """(untrusted, why) from the generator's CPU samples and Locust's log."""
+    if CPU_WARNING in log:
+        return True, "Locust warned that its CPU was above 90 %: the generator, not the server, set the pace"
+    samples = cpu["cpu_percent"].iloc[1:] if len(cpu) > 2 else cpu["cpu_percent"]
+    if len(samples) >= 2:
+        share = float((samples >= rule.cpu_percent).mean())
+        if share >= rule.min_share:
+            return True, (f"the load generator used >= {rule.cpu_percent:.0f} % of a core in {share:.0%} of "
+                          "its samples: add Locust processes or lower the load")
+    return False, ""
+
+
+def _read_csv(path, **kw) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, na_values=["N/A"], **kw)
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame()
+
+
+def _columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Locust's headers to snake_case: ``95%`` → ``p95_ms``, ``99.9%`` → ``p99.9_ms``."""
+    return df.rename(columns=lambda c: _RENAME.get(c) or re.sub(r"^([\d.]+)%$", r"p\1_ms", c))
+
+
+def read_stats(path) -> pd.DataFrame:
+    """Per endpoint: type, name, requests, failures, mean/median/min/max ms, rps, p50_ms … p100_ms."""
+    df = _columns(_read_csv(path))
+    return df.assign(type=df["type"].fillna("")) if len(df) else df
+
+
+def read_history(path) -> pd.DataFrame:
+    """Per second and endpoint (``name == "Aggregated"`` for all): timestamp (UTC), users, rps, percentiles."""
+    df = _columns(_read_csv(path))
+    if df.empty:
+        return df
+    df.insert(0, "timestamp", pd.to_datetime(df.pop("Timestamp"), unit="s", utc=True))
+    return df.assign(type=df["type"].fillna(""))
+
+
+def read_failures(path) -> pd.DataFrame:
+    """One row per distinct error: method, name, error, occurrences."""
+    df = _columns(_read_csv(path))
+    return df if len(df.columns) else pd.DataFrame(columns=["method", "name", "error", "occurrences"])
+
+
+def read_requests(path) -> pd.DataFrame:
+    """The per-request log written by loadtests/common.py (empty if the locustfile does not import it)."""
+    df = _read_csv(path, keep_default_na=False)
+    if df.empty:
+        return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"), "type": [], "name": [],
+                             "response_time_ms": pd.Series(dtype=float), "success": pd.Series(dtype=bool)})
+    return df.assign(timestamp=pd.to_datetime(df["timestamp"], unit="s", utc=True),
+                     success=df["success"].astype(bool))

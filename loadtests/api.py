@@ -1,0 +1,127 @@
+"""Users of the Sentinel API: log in, read dashboards, browse and open incidents, write
+some (``--write-share``), and listen on the notification stream.
+
+Tenants and users are drawn from the seeded data with Zipf popularity (``--zipf-s``).
+Route paths and the seeded credentials live in ROUTES and SEED below, in one place.
+Run:  locust -f loadtests/api.py --host http://127.0.0.1:25080 --headless -u 20 -r 5 -t 30s
+"""
+from __future__ import annotations
+
+import random
+
+import gevent
+from locust import FastHttpUser, between, events, task
+
+import common  # noqa: F401  (knobs and the per-request log)
+from popularity import Zipf
+from shapes import LabShape  # noqa: F401  (the load profile, chosen by --shape)
+
+ROUTES = {
+    "login": "/api/v1/auth/login",
+    "logout": "/api/v1/auth/logout",
+    "dashboard": "/api/v1/dashboard/{tenant_id}",
+    "incidents": "/api/v1/incidents",
+    "incident": "/api/v1/incidents/{incident_id}",
+    "stream": "/api/v1/notifications/stream",
+}
+#: how the API's seed names its tenants' users; overridable with the options below.
+SEED = {"username": "user{user}-t{tenant}", "password": "password-{user}-t{tenant}"}
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
+@events.init_command_line_parser.add_listener
+def _api_knobs(parser):
+    parser.add_argument("--write-share", type=float, env_var="LOCUST_WRITE_SHARE", default=0.1,
+                        help="share of journey steps that create or update an incident")
+    parser.add_argument("--tenants", type=int, env_var="LOCUST_TENANTS", default=10,
+                        help="seeded tenants (ids 1..N)")
+    parser.add_argument("--users-per-tenant", type=int, env_var="LOCUST_USERS_PER_TENANT", default=5)
+    parser.add_argument("--username-pattern", env_var="LOCUST_USERNAME_PATTERN", default=SEED["username"])
+    parser.add_argument("--password-pattern", env_var="LOCUST_PASSWORD_PATTERN", default=SEED["password"])
+    parser.add_argument("--listen-seconds", type=float, env_var="LOCUST_LISTEN_SECONDS", default=5.0,
+                        help="how long a listening user keeps the notification stream open")
+
+
+_draws: dict[str, Zipf] = {}
+
+
+def _zipf(key: str, n: int, options) -> Zipf:
+    """One Zipf sampler per population, shared by all users of this process (same popularity ranking)."""
+    if key not in _draws:
+        _draws[key] = Zipf(n, options.zipf_s, random.Random(options.seed or None))
+    return _draws[key]
+
+
+class ApiUser(FastHttpUser):
+    wait_time = between(0.5, 2.0)
+
+    def on_start(self):
+        o = self.environment.parsed_options
+        self.tenant = _zipf("tenant", o.tenants, o).rank() + 1
+        self.user = _zipf("user", o.users_per_tenant, o).rank() + 1
+        self.incident_ids: list[int] = []
+        self.headers = {}
+        creds = {"username": o.username_pattern.format(user=self.user, tenant=self.tenant),
+                 "password": o.password_pattern.format(user=self.user, tenant=self.tenant)}
+        with self.client.post(ROUTES["login"], json=creds, name=ROUTES["login"], catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"login as {creds['username']} failed: {r.status_code} {r.text[:200]}")
+                return
+            token = (r.json() or {}).get("access_token") or (r.json() or {}).get("token")
+            self.headers = {"Authorization": f"Bearer {token}"}
+
+    def on_stop(self):
+        if self.headers:
+            self.client.post(ROUTES["logout"], headers=self.headers, name=ROUTES["logout"])
+
+    @task(10)
+    def step(self):
+        """One journey step: a write with probability --write-share, otherwise a read."""
+        if random.random() < self.environment.parsed_options.write_share:
+            self.update_incident() if self.incident_ids and random.random() < 0.5 else self.create_incident()
+        else:
+            random.choices([self.dashboard, self.list_incidents, self.open_incident], weights=[4, 3, 3])[0]()
+
+    @task(1)
+    def listen(self):
+        """Keep the notification stream open for a while, as the frontend's bell does."""
+        seconds = self.environment.parsed_options.listen_seconds
+        with self.client.get(ROUTES["stream"], headers=self.headers, stream=True, name=ROUTES["stream"],
+                             catch_response=True) as r:
+            if r.status_code != 200:
+                r.failure(f"stream refused: {r.status_code}")
+                return
+            with gevent.Timeout(seconds, False):
+                while r.stream.read(1024):
+                    pass
+
+    def dashboard(self):
+        self.client.get(ROUTES["dashboard"].format(tenant_id=self.tenant), headers=self.headers,
+                        name=ROUTES["dashboard"])
+
+    def list_incidents(self):
+        with self.client.get(ROUTES["incidents"], headers=self.headers, name=ROUTES["incidents"],
+                             catch_response=True) as r:
+            if r.status_code == 200:
+                body = r.json()
+                items = body if isinstance(body, list) else body.get("items", [])
+                self.incident_ids = [i["id"] for i in items if "id" in i][:50]
+
+    def open_incident(self):
+        if not self.incident_ids:
+            return self.list_incidents()
+        self.client.get(ROUTES["incident"].format(incident_id=random.choice(self.incident_ids)),
+                        headers=self.headers, name=ROUTES["incident"])
+
+    def create_incident(self):
+        body = {"title": f"load test incident from user {self.user}", "severity": random.choice(SEVERITIES),
+                "service": random.choice(["api", "worker", "postgres", "redis", "nginx"])}
+        with self.client.post(ROUTES["incidents"], json=body, headers=self.headers, name=ROUTES["incidents"],
+                              catch_response=True) as r:
+            if r.status_code in (200, 201):
+                self.incident_ids.append(r.json()["id"])
+
+    def update_incident(self):
+        incident = random.choice(self.incident_ids)
+        self.client.patch(ROUTES["incident"].format(incident_id=incident), headers=self.headers,
+                          json={"status": random.choice(["acknowledged", "resolved"])}, name=ROUTES["incident"])
