@@ -1,0 +1,214 @@
+"""The optimisation patterns of DESIGN.md, as data.
+
+Each pattern says, before anything runs, what it expects: the claim in words,
+a numeric expectation (metric, kind, range of the relative change), the
+toggles of its two arms, the workload, the metrics, and the services it needs.
+Where the design document gives only words, the number is the lab's reading
+of them and the claim text says so.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: a change smaller than this (as a fraction) is noise, whatever the p-value says.
+DEFAULT_NOISE = 0.02
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A measured quantity and which way is better.
+
+    ``source="derived"``: one value per run from ``derived.parquet`` (compared over repeats);
+    with ``count`` set the value is that derived count divided by the run's ``requests``, so
+    zero-heavy counts (errors, statements) are compared as rates per request.
+    ``source="latency"``: per-request response times pooled per arm from ``requests.parquet``;
+    ``quantile`` picks the statistic (None: the mean), ``endpoint`` a request-name prefix.
+    """
+
+    name: str
+    unit: str
+    better: str  # "lower" | "higher" | "none"
+    source: str = "derived"
+    count: str | None = None
+    quantile: float | None = None
+    endpoint: str | None = None
+    noise: float = DEFAULT_NOISE
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The claim as a number: the relative change (treatment vs baseline) the design promises.
+
+    kinds: ``decrease`` / ``increase`` (claimed range ``low``…``high``, e.g. −0.60…−0.40),
+    ``at_most`` (change ≤ ``high``, e.g. an overhead bound), ``none`` (no change: A/A),
+    ``zero`` (the treatment's value must be exactly 0 in every run), ``no_regression``
+    (a cost the pattern must not raise beyond noise).
+    """
+
+    metric: str
+    kind: str
+    low: float | None = None
+    high: float | None = None
+
+    def describe(self) -> str:
+        pct = lambda x: f"{x * 100:+.0f} %"  # noqa: E731
+        return {
+            "decrease": lambda: f"{pct(self.low)}…{pct(self.high)}",
+            "increase": lambda: f"{pct(self.low)}…{pct(self.high)}",
+            "at_most": lambda: f"≤ {pct(self.high)}",
+            "none": lambda: "no change",
+            "zero": lambda: "must be 0",
+            "no_regression": lambda: "no regression",
+        }[self.kind]()
+
+
+@dataclass(frozen=True)
+class WorkloadSpec:
+    """What load a pattern's runs drive: a locustfile in ``loadtests/`` against a target service."""
+
+    locustfile: str  # "api" | "truthsync"
+    target: str = "api"  # service the load reaches (through Nginx)
+    users: int = 20
+    spawn_rate: float = 20.0
+    user_classes: tuple[str, ...] = ()  # empty: every user class in the locustfile
+    tags: tuple[str, ...] = ()
+    seed: tuple[str, ...] = ("api",)  # data the workload needs: "api", "truthsync"
+
+
+@dataclass(frozen=True)
+class Pattern:
+    id: str
+    title: str
+    claim: str
+    expectations: tuple[Expectation, ...]
+    baseline: dict[str, str]
+    treatment: dict[str, str]
+    workload: WorkloadSpec
+    metrics: tuple[Metric, ...]
+    requires: tuple[str, ...] = ("postgres", "redis", "api", "nginx")
+    collect: tuple[str, ...] = ("prometheus", "postgres", "redis", "logs")
+
+    def metric(self, name: str) -> Metric:
+        return next(m for m in self.metrics if m.name == name)
+
+    def expectation(self, metric: str) -> Expectation | None:
+        return next((e for e in self.expectations if e.metric == metric), None)
+
+
+def _latency(prefix: str = "", endpoint: str | None = None, noise: float = 0.05) -> tuple[Metric, ...]:
+    """p50/p95/p99 of successful requests; latency on a shared machine is noisier than counts."""
+    return tuple(Metric(f"{prefix}p{int(q * 100)}_ms", "ms", "lower", source="latency", quantile=q,
+                        endpoint=endpoint, noise=noise) for q in (0.5, 0.95, 0.99))
+
+
+_THROUGHPUT = Metric("throughput_rps", "req/s", "higher", noise=0.05)
+_ERRORS = Metric("error_rate", "errors/request", "lower", count="errors")
+_PG = Metric("pg_statements_per_request", "statements/request", "lower", count="pg_statements")
+_REDIS_OPS = Metric("redis_commands_per_request", "commands/request", "none", count="redis_commands")
+
+
+def _regressions(*metrics: Metric) -> tuple[Expectation, ...]:
+    return tuple(Expectation(m.name, "no_regression") for m in metrics)
+
+
+PATTERNS: tuple[Pattern, ...] = (
+    Pattern(
+        "redis-cache", "P1 Redis as hub: query cache",
+        "A Redis cache in front of the dashboard query cuts Postgres queries by 40–60 %, "
+        "and never serves a stale dashboard.",
+        (Expectation("pg_statements_per_request", "decrease", -0.60, -0.40),
+         Expectation("stale_reads", "zero"),
+         *_regressions(*_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS)),
+        {"SENTINEL_CACHE": "off"}, {"SENTINEL_CACHE": "on"},
+        WorkloadSpec("api", tags=("dashboard",)),
+        (_PG,
+         *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS,
+         Metric("cache_hit_ratio", "ratio", "none"), Metric("stale_reads", "reads", "lower"),
+         _REDIS_OPS),
+    ),
+    Pattern(
+        "redis-ratelimit", "P1 rate limiting",
+        "A Redis rate limit stops abuse with no extra code: no request over the limit is admitted, "
+        "even under concurrency; normal users pay at most +10 % latency (the lab's reading).",
+        (Expectation("admitted_over_limit", "zero"),
+         Expectation("normal_p95_ms", "at_most", high=0.10)),
+        {"SENTINEL_RATELIMIT": "off"}, {"SENTINEL_RATELIMIT": "on", "SENTINEL_RATELIMIT_PER_MIN": "600"},
+        WorkloadSpec("api", tags=("ratelimit",), user_classes=("NormalUser", "AbusiveUser")),
+        (Metric("admitted_over_limit", "requests", "lower"),
+         Metric("rejected_share", "429/request", "none", count="rejected"),
+         *_latency("normal_", "normal"), _THROUGHPUT),
+    ),
+    Pattern(
+        "redis-sessions", "P1 session storage",
+        "Sessions in Redis are faster than JWT: per-request auth cost goes down (the lab's reading: "
+        "any decrease beyond noise).",
+        (Expectation("auth_p50_ms", "decrease", -1.0, 0.0),
+         *_regressions(_THROUGHPUT, _ERRORS)),
+        {"SENTINEL_SESSIONS": "jwt"}, {"SENTINEL_SESSIONS": "redis"},
+        WorkloadSpec("api", tags=("auth",)),
+        (*_latency("auth_", "auth"), _THROUGHPUT, _ERRORS, _REDIS_OPS),
+    ),
+    Pattern(
+        "redis-pubsub", "P1 real-time notifications",
+        "Redis pub/sub gives real-time notifications without WebSockets: publish→deliver latency "
+        "falls by at least 80 % against polling (the lab's reading).",
+        (Expectation("notify_p95_ms", "decrease", -1.0, -0.80),
+         *_regressions(_ERRORS)),
+        {"SENTINEL_NOTIFY": "poll"}, {"SENTINEL_NOTIFY": "pubsub"},
+        WorkloadSpec("api", tags=("notify",)),
+        (Metric("notify_p50_ms", "ms", "lower"), Metric("notify_p95_ms", "ms", "lower"),
+         _ERRORS, _REDIS_OPS),
+    ),
+    Pattern(
+        "truthsync-l2", "P5 TruthSync + Redis shared cache",
+        "A shared Redis cache behind each TruthSync instance's own cache raises the hit rate "
+        "across instances by 20–30 %.",
+        (Expectation("cache_hit_ratio", "increase", 0.20, 0.30),
+         *_regressions(*_latency("verify_", "verify"), _ERRORS)),
+        {"TRUTHSYNC_L2": "off"}, {"TRUTHSYNC_L2": "on"},
+        WorkloadSpec("truthsync", target="truthsync", seed=("truthsync",)),
+        (Metric("cache_hit_ratio", "ratio", "higher"), *_latency("verify_", "verify"), _ERRORS,
+         _REDIS_OPS),
+        requires=("postgres", "redis", "nginx", "truthsync-1", "truthsync-2"),
+    ),
+    Pattern(
+        "celery-metrics", "P6 Celery → Prometheus",
+        "Celery task metrics give full task visibility: every task is counted, "
+        "at an overhead of at most +5 % on task duration (the lab's reading).",
+        (Expectation("task_duration_p95_ms", "at_most", high=0.05),
+         Expectation("tasks_unaccounted", "zero")),
+        {"SENTINEL_CELERY_METRICS": "off"}, {"SENTINEL_CELERY_METRICS": "on"},
+        WorkloadSpec("api", tags=("tasks",)),
+        (Metric("task_duration_p95_ms", "ms", "lower", noise=0.05), Metric("tasks_unaccounted", "tasks", "lower"),
+         Metric("tasks_per_s", "tasks/s", "higher", noise=0.05), _ERRORS),
+        requires=("postgres", "redis", "api", "nginx", "worker", "prometheus"),
+    ),
+    Pattern(
+        "aa", "Calibration: the same arm twice",
+        "Two identical arms show no significant change on any metric; otherwise the lab "
+        "is measuring its own noise.",
+        tuple(Expectation(name, "none") for name in
+              ("pg_statements_per_request", "dashboard_p50_ms", "dashboard_p95_ms", "dashboard_p99_ms",
+               "throughput_rps", "error_rate")),
+        {}, {},
+        WorkloadSpec("api", tags=("dashboard",)),
+        (_PG,
+         *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS),
+    ),
+)
+
+
+def by_id() -> dict[str, Pattern]:
+    return {p.id: p for p in PATTERNS}
+
+
+def get(pattern_id: str) -> Pattern:
+    try:
+        return by_id()[pattern_id]
+    except KeyError:
+        raise KeyError(f"unknown pattern {pattern_id!r}; known: {', '.join(by_id())}") from None
+
+
+def missing_services(pattern: Pattern, available: set[str]) -> list[str]:
+    """Required services that the stack does not run: the pattern is then ``not measured``."""
+    return [s for s in pattern.requires if s not in available]
