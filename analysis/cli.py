@@ -86,5 +86,27 @@ def down(stack: Optional[str] = StackOpt) -> None:
     console.print("stack is down")
 
 
+@app.command()
+def report(study: Optional[str] = typer.Argument(None, help="study id (default: the latest study)"),
+           workers: int = typer.Option(2, help="notebooks executed at once")) -> None:
+    """Render a stored study's report (no load is run) and print the path of its index.html."""
+    import time
+
+    from analysis.report import ReportError, render, study_dir
+    from analysis.results import ResultsError
+    from analysis.settings import Settings
+
+    settings = Settings.from_env()
+    started = time.monotonic()
+    try:
+        path = study_dir(study or "", settings.results_dir)
+        with console.status(f"rendering the report of {path.name}…"):
+            index = render(path, settings.reports_dir, workers=workers)
+    except (ReportError, ResultsError) as exc:
+        _fail(exc)
+    err.print(f"report of {path.name} rendered in {time.monotonic() - started:.1f} s")
+    print(index)
+
+
 def main() -> None:
     app()
