@@ -108,5 +108,114 @@ def report(study: Optional[str] = typer.Argument(None, help="study id (default: 
     print(index)
 
 
+def _study_dir(study: Optional[str]):
+    from analysis.results import latest_study
+    from analysis.settings import Settings
+
+    results_dir = Settings.from_env().results_dir
+    path = results_dir / study if study else latest_study(results_dir)
+    if path is None or not (path / "study.json").exists():
+        _fail(FileNotFoundError(f"no study {study or ''} in {results_dir}: run `sentinel-lab study` first"))
+    return path
+
+
+def _json_rows(study_dir, table) -> str:
+    keys = ["pattern", "metric", "claim", "baseline", "treatment", "change", "ci_low", "ci_high", "p_value",
+            "significant", "verdict", "reason", "direction", "unit"]
+    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in keys}
+            for r in table.to_dict("records")]
+    return json.dumps({"study": study_dir.name, "rows": rows}, default=str)
+
+
+def _print_comparison(study_dir, table) -> None:
+    out = Table(title=f"study {study_dir.name}")
+    for col in ("pattern", "claim", "metric", "baseline", "treatment", "change [95 % CI]", "p", "verdict"):
+        out.add_column(col)
+    colour = {"holds": "green", "refuted": "red", "inconclusive": "yellow", "not measured": "dim"}
+    num = lambda x: "" if x != x else f"{x:.4g}"  # noqa: E731
+    pct = lambda x: "" if x != x else f"{x * 100:+.1f} %"  # noqa: E731
+    for r in table.to_dict("records"):
+        change = f"{pct(r['change'])} [{pct(r['ci_low'])}, {pct(r['ci_high'])}]" if r["change"] == r["change"] else ""
+        verdict = f"[{colour.get(r['verdict'], 'white')}]{r['verdict'] or '—'}[/]"
+        out.add_row(r["pattern"], r["claim"], r["metric"], num(r["baseline"]), num(r["treatment"]), change,
+                    num(r["p_value"]), verdict)
+    console.print(out)
+    for r in table.to_dict("records"):
+        if r["claim"]:
+            console.print(f"  {r['pattern']} · {r['metric']}: {r['verdict']}: {r['reason']}", highlight=False)
+
+
+@app.command()
+def patterns(as_json: bool = typer.Option(False, "--json")) -> None:
+    """The optimisation patterns: id, claim, and what each needs."""
+    from analysis.patterns import PATTERNS
+
+    if as_json:
+        print(json.dumps([{"id": p.id, "title": p.title, "claim": p.claim, "requires": list(p.requires),
+                           "expectations": {e.metric: e.describe() for e in p.expectations}} for p in PATTERNS]))
+        return
+    out = Table(title="patterns")
+    for col in ("id", "claim", "expects", "needs"):
+        out.add_column(col)
+    for p in PATTERNS:
+        out.add_row(p.id, p.claim, "\n".join(f"{e.metric}: {e.describe()}" for e in p.expectations),
+                    ", ".join(p.requires))
+    console.print(out)
+
+
+@app.command()
+def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATTERN]...",
+                                                             help="pattern ids (default: all but aa)"),
+          repeats: int = typer.Option(3, "--repeats", min=1, help="runs per arm"),
+          duration: float = typer.Option(60.0, "--duration", min=1, help="seconds of load per run"),
+          quick: bool = typer.Option(False, "--quick", help="15 s runs after a 5 s warm-up"),
+          users: Optional[int] = typer.Option(None, "--users", help="override the workload's users"),
+          resume: Optional[str] = typer.Option(None, "--resume", help="finish the runs STUDY still lacks"),
+          keep_up: bool = typer.Option(False, "--keep-up", help="leave the stack running afterwards"),
+          stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
+    from analysis import patterns as pats
+    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.results import load_study
+    from analysis.settings import Settings
+    from analysis.stats import compare_study
+
+    settings = Settings.from_env(stack=stack)
+    if resume:
+        meta = load_study(_study_dir(resume)).meta
+        config = StudyConfig(meta["patterns"], meta["repeats"], meta["duration_s"],
+                             meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users)
+    else:
+        ids = pattern_ids or [p.id for p in pats.PATTERNS if p.id != "aa"]
+        try:
+            [pats.get(i) for i in ids]
+        except KeyError as exc:
+            _fail(exc)
+        config = StudyConfig(ids, repeats, 15.0 if quick else duration, 5.0 if quick else 15.0,
+                             keep_up=keep_up, users=users)
+    report = (lambda p: err.print(p.line(), highlight=False))
+    try:
+        outcome = Study(config, settings, report=report).run(resume=bool(resume))
+    except (StudyError, RuntimeError, ValueError) as exc:
+        _fail(exc)
+    if outcome.interrupted:
+        err.print(f"interrupted: {len(outcome.completed)} runs kept; finish with "
+                  f"`sentinel-lab study --resume {config.study_id}`")
+        raise typer.Exit(130)
+    table = compare_study(outcome.study_dir)
+    print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
+
+
+@app.command()
+def compare(study_id: Optional[str] = typer.Argument(None, metavar="STUDY", help="default: the latest study"),
+            as_json: bool = typer.Option(False, "--json")) -> None:
+    """Baseline vs treatment per pattern and metric: change, 95 % CI, p, verdict."""
+    from analysis.stats import compare_study
+
+    path = _study_dir(study_id)
+    table = compare_study(path)
+    print(_json_rows(path, table)) if as_json else _print_comparison(path, table)
+
+
 def main() -> None:
     app()

@@ -67,11 +67,10 @@ class WorkloadSpec:
     """What load a pattern's runs drive: a locustfile in ``loadtests/`` against a target service."""
 
     locustfile: str  # "api" | "truthsync"
-    target: str = "api"  # service the load reaches (through Nginx)
+    path: str = ""  # prefix behind Nginx: "" for the API, "/truthsync" for TruthSync
     users: int = 20
     spawn_rate: float = 20.0
-    user_classes: tuple[str, ...] = ()  # empty: every user class in the locustfile
-    tags: tuple[str, ...] = ()
+    options: tuple[tuple[str, str], ...] = ()  # the locustfile's knobs, e.g. (("write-share", "0.1"),)
     seed: tuple[str, ...] = ("api",)  # data the workload needs: "api", "truthsync"
 
 
@@ -120,7 +119,7 @@ PATTERNS: tuple[Pattern, ...] = (
          Expectation("stale_reads", "zero"),
          *_regressions(*_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS)),
         {"SENTINEL_CACHE": "off"}, {"SENTINEL_CACHE": "on"},
-        WorkloadSpec("api", tags=("dashboard",)),
+        WorkloadSpec("api"),
         (_PG,
          *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS,
          Metric("cache_hit_ratio", "ratio", "none"), Metric("stale_reads", "reads", "lower"),
@@ -133,7 +132,7 @@ PATTERNS: tuple[Pattern, ...] = (
         (Expectation("admitted_over_limit", "zero"),
          Expectation("normal_p95_ms", "at_most", high=0.10)),
         {"SENTINEL_RATELIMIT": "off"}, {"SENTINEL_RATELIMIT": "on", "SENTINEL_RATELIMIT_PER_MIN": "600"},
-        WorkloadSpec("api", tags=("ratelimit",), user_classes=("NormalUser", "AbusiveUser")),
+        WorkloadSpec("api", users=40),
         (Metric("admitted_over_limit", "requests", "lower"),
          Metric("rejected_share", "429/request", "none", count="rejected"),
          *_latency("normal_", "normal"), _THROUGHPUT),
@@ -145,7 +144,7 @@ PATTERNS: tuple[Pattern, ...] = (
         (Expectation("auth_p50_ms", "decrease", -1.0, 0.0),
          *_regressions(_THROUGHPUT, _ERRORS)),
         {"SENTINEL_SESSIONS": "jwt"}, {"SENTINEL_SESSIONS": "redis"},
-        WorkloadSpec("api", tags=("auth",)),
+        WorkloadSpec("api"),
         (*_latency("auth_", "auth"), _THROUGHPUT, _ERRORS, _REDIS_OPS),
     ),
     Pattern(
@@ -155,7 +154,7 @@ PATTERNS: tuple[Pattern, ...] = (
         (Expectation("notify_p95_ms", "decrease", -1.0, -0.80),
          *_regressions(_ERRORS)),
         {"SENTINEL_NOTIFY": "poll"}, {"SENTINEL_NOTIFY": "pubsub"},
-        WorkloadSpec("api", tags=("notify",)),
+        WorkloadSpec("api"),
         (Metric("notify_p50_ms", "ms", "lower"), Metric("notify_p95_ms", "ms", "lower"),
          _ERRORS, _REDIS_OPS),
     ),
@@ -166,7 +165,7 @@ PATTERNS: tuple[Pattern, ...] = (
         (Expectation("cache_hit_ratio", "increase", 0.20, 0.30),
          *_regressions(*_latency("verify_", "verify"), _ERRORS)),
         {"TRUTHSYNC_L2": "off"}, {"TRUTHSYNC_L2": "on"},
-        WorkloadSpec("truthsync", target="truthsync", seed=("truthsync",)),
+        WorkloadSpec("truthsync", path="/truthsync", seed=("truthsync",)),
         (Metric("cache_hit_ratio", "ratio", "higher"), *_latency("verify_", "verify"), _ERRORS,
          _REDIS_OPS),
         requires=("postgres", "redis", "nginx", "truthsync-1", "truthsync-2"),
@@ -178,7 +177,7 @@ PATTERNS: tuple[Pattern, ...] = (
         (Expectation("task_duration_p95_ms", "at_most", high=0.05),
          Expectation("tasks_unaccounted", "zero")),
         {"SENTINEL_CELERY_METRICS": "off"}, {"SENTINEL_CELERY_METRICS": "on"},
-        WorkloadSpec("api", tags=("tasks",)),
+        WorkloadSpec("api", options=(("write-share", "0.3"),)),
         (Metric("task_duration_p95_ms", "ms", "lower", noise=0.05), Metric("tasks_unaccounted", "tasks", "lower"),
          Metric("tasks_per_s", "tasks/s", "higher", noise=0.05), _ERRORS),
         requires=("postgres", "redis", "api", "nginx", "worker", "prometheus"),
@@ -191,7 +190,7 @@ PATTERNS: tuple[Pattern, ...] = (
               ("pg_statements_per_request", "dashboard_p50_ms", "dashboard_p95_ms", "dashboard_p99_ms",
                "throughput_rps", "error_rate")),
         {}, {},
-        WorkloadSpec("api", tags=("dashboard",)),
+        WorkloadSpec("api"),
         (_PG,
          *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS),
     ),

@@ -1,0 +1,294 @@
+"""A study: each pattern's arms, interleaved and repeated, into the results store.
+
+Arms alternate ABBA… (baseline, treatment, treatment, baseline, …) after one
+discarded warm-up run, so drift on a shared machine cancels out. Each run is
+stored the moment it ends; a study killed at any point resumes where it
+stopped (``resume=True``), and the stack is restored or taken down on the way out.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from analysis import patterns as pats
+from analysis import results
+from analysis.results import RunMeta
+from analysis.settings import REPO, Settings
+
+ARMS = ("baseline", "treatment")
+
+
+class StudyError(RuntimeError):
+    """The study cannot go on; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One run of a study: which pattern, which arm, which repeat; warm-up runs are discarded."""
+
+    pattern: str
+    arm: str
+    repeat: int
+    warmup: bool = False
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.pattern}-warmup-{self.arm}" if self.warmup else f"{self.pattern}-r{self.repeat}-{self.arm}"
+
+
+def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True) -> list[Step]:
+    """Per pattern: a warm-up, then arms in ABBA order (AB, BA, AB, …) — never all A then all B."""
+    steps = []
+    for pid in pattern_ids:
+        if warmup:
+            steps.append(Step(pid, "baseline", 0, warmup=True))
+        for r in range(repeats):
+            order = ARMS if r % 2 == 0 else ARMS[::-1]
+            steps += [Step(pid, arm, r) for arm in order]
+    return steps
+
+
+@dataclass
+class StudyConfig:
+    patterns: list[str]
+    repeats: int = 3
+    duration_s: float = 60.0
+    warmup_s: float = 15.0
+    study_id: str = ""
+    keep_up: bool = False
+    seed_scale: str = "small"
+    users: int | None = None  # overrides the pattern's workload
+    seed: bool = True  # seed the data the workloads need before the first run
+
+    def __post_init__(self):
+        self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + "-".join(self.patterns)[:60]
+
+
+@dataclass
+class Progress:
+    """Where a study is and how long it has left; printed by the caller's ``report`` callback."""
+
+    done: int
+    total: int
+    step: Step
+    seconds_left: float
+
+    def line(self) -> str:
+        what = "warm-up" if self.step.warmup else f"repeat {self.step.repeat + 1}"
+        return (f"[{self.done + 1}/{self.total}] {self.step.pattern} · {self.step.arm} · {what} · "
+                f"~{self.seconds_left / 60:.1f} min left")
+
+
+@dataclass
+class StudyOutcome:
+    study_dir: Path
+    completed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+
+def machine() -> dict:
+    load1, _, _ = os.getloadavg()
+    return {"hostname": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpus": os.cpu_count(), "load_1m": load1,
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=40"],
+                             capture_output=True, text=True, timeout=10)
+    except OSError:
+        return None
+    return out.stdout.strip() or None
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM behaves like Ctrl-C, so the same clean-up runs for both."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class Study:
+    """Runs a StudyConfig against a stack. ``run_one`` (a step → frames) is injectable for tests."""
+
+    def __init__(self, config: StudyConfig, settings: Settings | None = None, stack=None,
+                 run_one: Callable | None = None, report: Callable[[Progress], None] = lambda p: None):
+        self.config, self.settings = config, settings or Settings.from_env()
+        self.dir = self.settings.results_dir / config.study_id
+        self._stack = stack
+        self.run_one = run_one or measure
+        self.report = report
+
+    @property
+    def stack(self):
+        if self._stack is None:
+            from analysis.stack import open_stack
+            self._stack = open_stack(self.settings)
+        return self._stack
+
+    # ---------------------------------------------------------------- public
+    def run(self, resume: bool = False) -> StudyOutcome:
+        """Run every step not yet stored; restore the stack whatever happens."""
+        if self.dir.exists() and not resume:
+            raise StudyError(f"study {self.config.study_id} exists; resume it with --resume {self.config.study_id}")
+        if self.dir.exists():
+            results.clean_partial_runs(self.dir)
+        outcome, started_here, before = StudyOutcome(self.dir), False, None
+        with _sigterm_as_interrupt():
+            try:
+                started_here = not self.stack.is_up()
+                if started_here:
+                    self.stack.up()
+                before = dict(self.stack.toggles())
+                measurable = self._write_study_json(resume)
+                if self.config.seed:
+                    self._seed(measurable)
+                self._run_steps(schedule(measurable, self.config.repeats))
+            except KeyboardInterrupt:
+                outcome.interrupted = True
+            finally:
+                self._restore(started_here, before)
+        outcome.completed = list(results.runs(self.dir)["run_id"]) if (self.dir / "study.json").exists() else []
+        return outcome
+
+    # ------------------------------------------------------------- internals
+    def _restore(self, started_here: bool, before: dict) -> None:
+        try:
+            if started_here and not self.config.keep_up:
+                self.stack.down()
+            elif before is not None:
+                from analysis.stack import toggles
+                self.stack.apply({**toggles.defaults(), **before})
+        except Exception as exc:  # the stack must not mask why the study stopped
+            print(f"could not restore the stack ({exc}); run `sentinel-lab down`", file=sys.stderr)
+
+    def _write_study_json(self, resume: bool) -> list[str]:
+        """Record the study; patterns whose services are absent are ``not measured`` with the reason."""
+        from analysis.stack import catalogue
+        absent = catalogue.absent_locally(self.settings) if self.settings.stack == "local" else {}
+        healthy = {s.name for s in self.stack.status() if s.state == "healthy"}
+        not_measured = {}
+        for pid in self.config.patterns:
+            missing = pats.missing_services(pats.get(pid), healthy)
+            if missing:
+                why = "; ".join(f"{m}: {absent.get(m, 'not healthy in this stack')}" for m in missing)
+                not_measured[pid] = f"needs {', '.join(missing)} ({why})"
+        path = self.dir / "study.json"
+        created = (results.load_study(self.dir).meta.get("created") if resume and path.exists() else None)
+        results.write_study(self.dir, {
+            "study": self.config.study_id, "created": created or results.utc_now(),
+            "patterns": self.config.patterns, "stack": self.settings.stack, "repeats": self.config.repeats,
+            "duration_s": self.config.duration_s, "warmup_s": self.config.warmup_s,
+            "absent": absent, "not_measured": not_measured})
+        return [p for p in self.config.patterns if p not in not_measured]
+
+    def _seed(self, pattern_ids: list[str]) -> None:
+        """Seed the data the workloads need, once per study (the seeders are idempotent)."""
+        needs = {s for pid in pattern_ids for s in pats.get(pid).workload.seed}
+        commands = {"api": [sys.executable, "-m", "stack.api.seed", "--scale", self.config.seed_scale],
+                    "truthsync": [sys.executable, "-m", "truthsync.dataset", "--load", self.settings.database_url]}
+        env = {**os.environ, "DATABASE_URL": self.settings.database_url, "REDIS_URL": self.settings.redis_url}
+        for name in sorted(needs):
+            done = subprocess.run(commands[name], cwd=REPO, env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise StudyError(f"seeding {name} failed ({' '.join(commands[name][1:])}): "
+                                 f"{done.stderr.strip()[-400:]}")
+
+    def _run_steps(self, steps: list[Step]) -> None:
+        stored = set(results.runs(self.dir)["run_id"])
+        todo = [s for s in steps if s.run_id not in stored]
+        per_run = self.config.duration_s + 10.0
+        done, t0 = [], time.monotonic()
+        for i, step in enumerate(todo):
+            if done:
+                per_run = (time.monotonic() - t0) / len(done)
+            self.report(Progress(i + len(steps) - len(todo), len(steps), step, per_run * (len(todo) - i)))
+            self._apply(pats.get(step.pattern), step.arm)
+            meta, frames = self.run_one(self, step)
+            results.save_run(self.dir, meta, frames)
+            done.append(step.run_id)
+
+    def _apply(self, pattern: pats.Pattern, arm: str) -> None:
+        """Every toggle at its default, then the arm's: each run starts from a known state."""
+        from analysis.stack import toggles
+        self.stack.apply({**toggles.defaults(), **getattr(pattern, arm)})
+
+    def new_meta(self, step: Step, start: datetime, end: datetime, workload: dict,
+                 untrusted: bool = False, why: str | None = None) -> RunMeta:
+        pattern = pats.get(step.pattern)
+        return RunMeta(step.run_id, self.config.study_id, step.pattern, step.arm, step.repeat, step.warmup,
+                       self.settings.stack, dict(getattr(pattern, step.arm)), machine(), git_commit(),
+                       start.isoformat(), end.isoformat(), workload, untrusted, why or None)
+
+
+def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]:
+    """Drive the pattern's workload once; snapshot Postgres and Redis around it; derive the run's scalars."""
+    from analysis import load
+    from analysis.collect import postgres, redis as redis_collect
+
+    spec, cfg, settings = pats.get(step.pattern).workload, study.config, study.settings
+    workload = load.Workload(spec.locustfile, host=settings.url("nginx") + spec.path,
+                             users=cfg.users or spec.users, spawn_rate=spec.spawn_rate,
+                             duration_s=cfg.warmup_s if step.warmup else cfg.duration_s, options=dict(spec.options))
+    pg_before, redis_before = postgres.statements(settings.database_url), redis_collect.snapshot(settings.redis_url)
+    result = load.run(workload, run_dir=settings.run_dir / "load" / cfg.study_id / step.run_id, progress=False)
+    if result.interrupted:
+        raise KeyboardInterrupt
+    frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
+              "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.database_url)),
+              "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
+    frames["derived"] = derive(frames, (result.ended - result.started).total_seconds())
+    meta = study.new_meta(step, result.started, result.ended, asdict(workload), result.untrusted,
+                          result.untrusted_reason)
+    return meta, frames
+
+
+def _total(frame: pd.DataFrame | None, metric: str, exclude_query: str | None = None) -> float | None:
+    if frame is None or frame.empty or metric not in set(frame["metric"]):
+        return None if frame is None or frame.empty else 0.0
+    rows = frame[frame["metric"] == metric]
+    if exclude_query and "query" in rows:
+        rows = rows[~rows["query"].astype(str).str.contains(exclude_query, regex=False)]
+    return float(rows["value"].sum())
+
+
+def derive(frames: dict[str, pd.DataFrame], seconds: float) -> pd.DataFrame:
+    """The per-run scalars the statistics compare (``metric``, ``value``, ``unit``)."""
+    req = frames.get("requests")
+    values: dict[str, tuple[float, str]] = {}
+    if req is not None and len(req):
+        span = (req["timestamp"].max() - req["timestamp"].min()).total_seconds() or seconds
+        n, errors = len(req), int((~req["success"].astype(bool)).sum())
+        values.update(requests=(n, "requests"), errors=(errors, "errors"), error_rate=(errors / n, "errors/request"),
+                      throughput_rps=(n / max(span, 1e-9), "req/s"))
+        for q in (0.5, 0.95, 0.99):
+            values[f"p{int(q * 100)}_ms"] = (float(req["response_time_ms"].quantile(q)), "ms")
+    statements = _total(frames.get("postgres"), "calls", exclude_query="pg_stat_statements")
+    commands = _total(frames.get("redis"), "total_commands_processed")
+    for name, count, unit in (("pg_statements", statements, "statements"), ("redis_commands", commands, "commands")):
+        if count is not None:
+            values[name] = (count, unit)
+            if values.get("requests"):
+                values[f"{name}_per_request"] = (count / values["requests"][0], f"{unit}/request")
+    hits, misses = _total(frames.get("redis"), "keyspace_hits"), _total(frames.get("redis"), "keyspace_misses")
+    if hits is not None and hits + (misses or 0) > 0:
+        values["cache_hit_ratio"] = (hits / (hits + (misses or 0)), "ratio")
+    return pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
+                        columns=["metric", "value", "unit"])
