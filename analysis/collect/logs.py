@@ -1,0 +1,91 @@
+"""The local stack's JSON-lines logs (one ``<service>.log`` per service): lines filtered by
+service, level, text and time, and counts over time windows. ``loki.py`` answers the same
+questions from Loki with the same frames, so a notebook does not care which stack ran."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+import orjson
+import pandas as pd
+
+from analysis.collect import tidy
+
+#: the columns of a lines frame, whatever the source; other JSON fields are dropped.
+LINE_COLUMNS = ["timestamp", "service", "level", "logger", "message", "request_id", "tenant", "status",
+                "duration_ms"]
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """Which lines: all filters optional. ``level`` matches case-insensitively, ``text`` is a
+    case-sensitive substring of the message; ``start`` inclusive, ``end`` exclusive."""
+
+    service: str | None = None
+    level: str | None = None
+    text: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class LogSource(Protocol):
+    def lines(self, query: LogQuery) -> pd.DataFrame: ...
+
+
+def to_lines(records: Iterable[dict], query: LogQuery) -> pd.DataFrame:
+    """Parsed JSON records → the lines frame, filtered by ``query`` and sorted by time."""
+    df = pd.DataFrame(list(records), columns=LINE_COLUMNS)
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True, format="ISO8601")
+    keep = pd.Series(True, index=df.index)
+    if query.service:
+        keep &= df["service"] == query.service
+    if query.level:
+        keep &= df["level"].fillna("").str.lower() == query.level.lower()
+    if query.text:
+        keep &= df["message"].fillna("").str.contains(query.text, regex=False)
+    if query.start is not None:
+        keep &= df["timestamp"] >= pd.Timestamp(query.start)
+    if query.end is not None:
+        keep &= df["timestamp"] < pd.Timestamp(query.end)
+    return df[keep].sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def counts(lines: pd.DataFrame, every: str = "10s") -> pd.DataFrame:
+    """Lines per time window, service and level, as a tidy frame (metric ``log_lines``;
+    ``timestamp`` is the window's start)."""
+    if lines.empty:
+        return tidy([])
+    grouped = (lines.assign(level=lines["level"].fillna(""))
+               .groupby([pd.Grouper(key="timestamp", freq=every), "service", "level"]).size())
+    return tidy({"timestamp": ts, "metric": "log_lines", "value": n, "service": svc, "level": lvl}
+                for (ts, svc, lvl), n in grouped.items() if n)
+
+
+class LogFiles:
+    """The JSON-lines files in ``log_dir`` (``Settings().log_dir`` on the local stack). Lines that are
+    not JSON objects (a crash trace, a foreign log) are skipped."""
+
+    def __init__(self, log_dir: str | Path):
+        self.log_dir = Path(log_dir)
+
+    def lines(self, query: LogQuery = LogQuery()) -> pd.DataFrame:
+        pattern = f"{query.service}.log" if query.service else "*.log"
+        files = sorted(self.log_dir.glob(pattern))
+        if not files and not self.log_dir.is_dir():
+            raise FileNotFoundError(f"no log directory {self.log_dir}: is the local stack up (sentinel-lab up)?")
+        return to_lines((r for f in files for r in _records(f)), query)
+
+
+def _records(path: Path):
+    with path.open("rb") as f:
+        for raw in f:
+            try:
+                record = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and "timestamp" in record:
+                record.setdefault("service", path.stem)
+                yield record
