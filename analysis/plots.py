@@ -18,9 +18,9 @@ from matplotlib.patches import Patch
 from scipy import stats as sps
 
 #: Okabe-Ito colours: distinguishable with every common colour-vision deficiency.
-ARM_COLOURS = {"baseline": "#0072B2", "treatment": "#E69F00"}
-VERDICT_COLOURS = {"holds": "#009E73", "refuted": "#D55E00",
-                   "inconclusive": "#7F7F7F", "not measured": "#BBBBBB"}
+ARM_COLOURS = {"baseline": "#0072b2", "treatment": "#e69f00"}
+VERDICT_COLOURS = {"holds": "#009e73", "refuted": "#d55e00",
+                   "inconclusive": "#7f7f7f", "not measured": "#bbbbbb"}
 ARMS = ("baseline", "treatment")
 
 
@@ -193,7 +193,7 @@ def change_forest(comparison: pd.DataFrame, bands: dict[str, tuple[float | None,
         if row["metric"] in bands:
             low, high = bands[row["metric"]]
             ax.fill_betweenx([i - 0.35, i + 0.35], -1e4 if low is None else low * 100,
-                             1e4 if high is None else high * 100, color="#009E73", alpha=0.12, lw=0)
+                             1e4 if high is None else high * 100, color="#009e73", alpha=0.12, lw=0)
         if not np.isfinite(row.get("change", np.nan)):
             ax.text(0, i, f"  {row['verdict']}", va="center", color="#555555", fontsize=9)
             continue

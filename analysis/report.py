@@ -75,13 +75,14 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     pages = [Page("overview", OVERVIEW, common)]
     pages += [Page(p, PATTERN, {**common, "pattern": p}) for p in study.meta.get("patterns", [])]
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        list(pool.map(lambda page: _execute(page, out, kernel_name, timeout_s), pages))
+        list(pool.map(lambda page: execute_page(page, out, kernel_name, timeout_s), pages))
     index = out / "index.html"
     index.write_text(index_html(study.meta, rows, [p.name for p in pages]))
     return index
 
 
-def _execute(page: Page, out: Path, kernel_name: str, timeout_s: int) -> Path:
+def execute_page(page: Page, out: Path, kernel_name: str = KERNEL, timeout_s: int = 300) -> Path:
+    """Execute one page's notebook into ``out`` and convert it to HTML; a failure names the cell."""
     import nbformat
     import papermill as pm  # heavy: imported only to render, never by the notebooks themselves
 
