@@ -1,10 +1,12 @@
 """From a claim and its best candidate fact to a verdict. Pure: no I/O.
 
-A candidate counts only when its template (the statement with numbers
-masked) is close to the claim's: ``MATCH_SIMILARITY`` keeps "the population
-of Arvenia" from being judged by "the population of Arvonia". Then numbers
-decide: equal (within ``NUMBER_TOLERANCE``) supports, different contradicts;
-a negation on one side only flips the outcome.
+The store ranks candidates by trigram similarity of the templates (numbers
+masked); ``MATCH_SIMILARITY`` is that search's floor. Similarity alone is
+dominated by the words a template shares with many facts, so a candidate
+also has to use the same words as the claim, bar negations and function
+words: "the population of Arvenia" is never judged by "the population of
+Arvonia". Then numbers decide: equal (within ``NUMBER_TOLERANCE``) supports,
+different contradicts; a negation on one side only flips the outcome.
 """
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ from dataclasses import dataclass
 
 import orjson
 
+from truthsync.text import template
+
 MATCH_SIMILARITY = 0.8
 NUMBER_TOLERANCE = 0.005
 NEGATIONS = frozenset({"not", "never", "no"})  # text.normalise turns "isn't" into "is not"
+FUNCTION_WORDS = frozenset({"the", "a", "an", "of", "in", "on", "at", "to", "by", "for", "and", "is", "was",
+                            "are", "were", "has", "had", "have", "about", "around", "some", "#"})
 
 SUPPORTED, CONTRADICTED, UNVERIFIED = "supported", "contradicted", "unverified"
 _CODES = {SUPPORTED: "s", CONTRADICTED: "c", UNVERIFIED: "u"}
@@ -68,7 +74,10 @@ def judge(claim: str, claim_numbers: tuple[float, ...], candidate: Candidate | N
     """The verdict on ``claim`` (normalised) given the store's best candidate, if any."""
     if candidate is None or candidate.similarity < MATCH_SIMILARITY:
         return UNKNOWN
+    claim_words, fact_words = set(template(claim).split()), set(candidate.template.split())
+    if (claim_words ^ fact_words) - NEGATIONS - FUNCTION_WORDS:
+        return UNKNOWN  # similar wording about something else
     agrees = _same(claim_numbers, candidate.numbers)
-    negated = bool(NEGATIONS.intersection(claim.split())) != bool(NEGATIONS.intersection(candidate.template.split()))
+    negated = bool(NEGATIONS & claim_words) != bool(NEGATIONS & fact_words)
     confidence = round(candidate.similarity * candidate.trust, 3)
     return Verdict(SUPPORTED if agrees != negated else CONTRADICTED, confidence, candidate.fact)
