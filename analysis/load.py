@@ -37,7 +37,7 @@ _RENAME = {"Type": "type", "Name": "name", "Request Count": "requests", "Failure
            "Total Median Response Time": "total_median_ms", "Total Average Response Time": "total_mean_ms",
            "Total Min Response Time": "total_min_ms", "Total Max Response Time": "total_max_ms",
            "Total Average Content Size": "total_mean_bytes", "Method": "method", "Error": "error",
-           "Occurrences": "occurrences"}
+           "Occurrences": "occurrences", "First Seen": "first_seen", "Last Seen": "last_seen"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     run_dir.mkdir(parents=True, exist_ok=True)
     prefix = run_dir / "locust"
     env = {**os.environ, REQUESTS_FILE_ENV: str(run_dir / "requests.csv"), "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(LOADTESTS), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(LOADTESTS), str(REPO), os.environ.get("PYTHONPATH")]))}
     with open(run_dir / "locust.out", "wb") as out:
         proc = subprocess.Popen(locust_command(workload, prefix), env=env, cwd=run_dir, stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_own_session)
@@ -149,6 +149,9 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     finally:
         _stop(proc)
     ended = datetime.now(timezone.utc)
+    if not Path(f"{prefix}_stats.csv").exists():
+        tail = (run_dir / "locust.out").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"Locust did not run (exit code {proc.returncode}); its output ends with:\n{tail}")
     generator_cpu = pd.DataFrame(cpu, columns=["timestamp", "cpu_percent"])
     log = "".join(p.read_text(errors="replace") for p in (run_dir / "locust.log", run_dir / "locust.out")
                   if p.exists())

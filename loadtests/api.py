@@ -2,7 +2,8 @@
 some (``--write-share``), and listen on the notification stream.
 
 Tenants and users are drawn from the seeded data with Zipf popularity (``--zipf-s``).
-Route paths and the seeded credentials live in ROUTES and SEED below, in one place.
+Route paths live in ROUTES below, in one place; users and passwords come from the
+seeder's own ``stack.api.seed.logins`` (pass the seed ``--scale``).
 Run:  locust -f loadtests/api.py --host http://127.0.0.1:25080 --headless -u 20 -r 5 -t 30s
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from locust import FastHttpUser, between, events, task
 import common  # noqa: F401  (knobs and the per-request log)
 from popularity import Zipf
 from shapes import LabShape  # noqa: F401  (the load profile, chosen by --shape)
+from stack.api.seed import SCALES, Login, logins
 
 ROUTES = {
     "login": "/api/v1/auth/login",
@@ -24,8 +26,6 @@ ROUTES = {
     "incident": "/api/v1/incidents/{incident_id}",
     "stream": "/api/v1/notifications/stream",
 }
-#: how the API's seed names its tenants' users; overridable with the options below.
-SEED = {"username": "user{user}-t{tenant}", "password": "password-{user}-t{tenant}"}
 SEVERITIES = ("low", "medium", "high", "critical")
 
 
@@ -33,39 +33,52 @@ SEVERITIES = ("low", "medium", "high", "critical")
 def _api_knobs(parser):
     parser.add_argument("--write-share", type=float, env_var="LOCUST_WRITE_SHARE", default=0.1,
                         help="share of journey steps that create or update an incident")
-    parser.add_argument("--tenants", type=int, env_var="LOCUST_TENANTS", default=10,
-                        help="seeded tenants (ids 1..N)")
-    parser.add_argument("--users-per-tenant", type=int, env_var="LOCUST_USERS_PER_TENANT", default=5)
-    parser.add_argument("--username-pattern", env_var="LOCUST_USERNAME_PATTERN", default=SEED["username"])
-    parser.add_argument("--password-pattern", env_var="LOCUST_PASSWORD_PATTERN", default=SEED["password"])
+    parser.add_argument("--scale", env_var="LOCUST_SCALE", default="small", choices=sorted(SCALES),
+                        help="the seed scale the API's database was loaded with (python -m stack.api.seed)")
     parser.add_argument("--listen-seconds", type=float, env_var="LOCUST_LISTEN_SECONDS", default=5.0,
                         help="how long a listening user keeps the notification stream open")
 
 
-_draws: dict[str, Zipf] = {}
+class Population:
+    """The seeded users by tenant; a tenant is drawn with Zipf popularity (tenant 1 is the biggest),
+    then one of its users, again Zipf, so a few users make most of the traffic."""
+
+    def __init__(self, options):
+        self.by_tenant: dict[int, list[Login]] = {}
+        for login in logins(options.scale):
+            self.by_tenant.setdefault(login.tenant_id, []).append(login)
+        rng = random.Random(options.seed or None)
+        self.tenants = sorted(self.by_tenant)
+        self._tenant = Zipf(len(self.tenants), options.zipf_s, rng)
+        self._user = {t: Zipf(len(users), options.zipf_s, rng) for t, users in self.by_tenant.items()}
+
+    def draw(self) -> Login:
+        tenant = self._tenant.pick(self.tenants)
+        return self._user[tenant].pick(self.by_tenant[tenant])
 
 
-def _zipf(key: str, n: int, options) -> Zipf:
-    """One Zipf sampler per population, shared by all users of this process (same popularity ranking)."""
-    if key not in _draws:
-        _draws[key] = Zipf(n, options.zipf_s, random.Random(options.seed or None))
-    return _draws[key]
+_population: Population | None = None
+
+
+@events.init.add_listener
+def _load_population(environment, **_):
+    global _population
+    if environment.parsed_options is not None:
+        _population = Population(environment.parsed_options)
 
 
 class ApiUser(FastHttpUser):
     wait_time = between(0.5, 2.0)
 
     def on_start(self):
-        o = self.environment.parsed_options
-        self.tenant = _zipf("tenant", o.tenants, o).rank() + 1
-        self.user = _zipf("user", o.users_per_tenant, o).rank() + 1
+        login = _population.draw()
+        self.tenant, self.user = login.tenant_id, login.user_id
         self.incident_ids: list[int] = []
         self.headers = {}
-        creds = {"username": o.username_pattern.format(user=self.user, tenant=self.tenant),
-                 "password": o.password_pattern.format(user=self.user, tenant=self.tenant)}
+        creds = {"username": login.username, "password": login.password}
         with self.client.post(ROUTES["login"], json=creds, name=ROUTES["login"], catch_response=True) as r:
             if r.status_code != 200:
-                r.failure(f"login as {creds['username']} failed: {r.status_code} {r.text[:200]}")
+                r.failure(f"login failed: {r.status_code}")  # one failure row, not one per user
                 return
             token = (r.json() or {}).get("access_token") or (r.json() or {}).get("token")
             self.headers = {"Authorization": f"Bearer {token}"}

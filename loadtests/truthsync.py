@@ -1,54 +1,56 @@
 """Clients of TruthSync: ``POST /verify`` and ``POST /verify/batch`` replaying the dataset's
 Zipf access sequence, so cache hit rates are comparable between runs and instances.
 
-The dataset comes from ``python -m truthsync.dataset``: a claims file (JSON lines with
-``text``) and an access sequence (one claim index per line). Without a sequence file
-the claims are drawn with Zipf popularity (``--zipf-s``).
+The dataset is a directory written by ``python -m truthsync.dataset`` (``corpus.csv`` and
+``access.npy``, the corpus rows in access order); ``--dataset`` defaults to the newest one
+under .lab/datasets/truthsync/. Each Locust process walks the sequence from its start. (This file's name hides the
+``truthsync`` package inside Locust, hence no import from it.)
 Run:  locust -f loadtests/truthsync.py --host http://127.0.0.1:25080/truthsync --headless -u 20 -t 30s
 """
 from __future__ import annotations
 
+import csv
 import itertools
-import json
 import random
 from pathlib import Path
 
+import numpy as np
 from locust import FastHttpUser, between, events, task
 
 import common  # noqa: F401  (knobs and the per-request log)
-from popularity import Zipf
 from shapes import LabShape  # noqa: F401  (the load profile, chosen by --shape)
 
 ROUTES = {"verify": "/verify", "batch": "/verify/batch"}
+DATASETS = Path(__file__).resolve().parent.parent / ".lab" / "datasets" / "truthsync"
 
 
 @events.init_command_line_parser.add_listener
 def _truthsync_knobs(parser):
-    parser.add_argument("--claims", env_var="LOCUST_CLAIMS", default="",
-                        help="claims file: JSON lines with a 'text' field")
-    parser.add_argument("--sequence", env_var="LOCUST_SEQUENCE", default="",
-                        help="access sequence: one claim index per line (default: Zipf draws)")
+    parser.add_argument("--dataset", env_var="LOCUST_DATASET", default="",
+                        help="dataset directory (python -m truthsync.dataset); default: the newest in " + str(DATASETS))
     parser.add_argument("--batch-share", type=float, env_var="LOCUST_BATCH_SHARE", default=0.1,
                         help="share of calls that go to /verify/batch")
     parser.add_argument("--batch-size", type=int, env_var="LOCUST_BATCH_SIZE", default=10)
 
 
 class Claims:
-    """The claims and the order they are asked in; one cursor per Locust process."""
+    """The corpus and the order its texts are asked in; one cursor per Locust process."""
 
     def __init__(self, options):
-        if not options.claims:
-            raise SystemExit("pass --claims (or LOCUST_CLAIMS) with the file written by python -m truthsync.dataset")
-        self.texts = [json.loads(line)["text"] for line in Path(options.claims).read_text().splitlines() if line]
-        if options.sequence:
-            order = [int(x) for x in Path(options.sequence).read_text().split()]
-            self._next = itertools.cycle(order).__next__
-        else:
-            zipf = Zipf(len(self.texts), options.zipf_s, random.Random(options.seed or None))
-            self._next = zipf.rank
+        directory = Path(options.dataset) if options.dataset else _newest(DATASETS)
+        with (directory / "corpus.csv").open(newline="") as f:  # the indices of access.npy are its rows
+            self.texts = [row["text"] for row in csv.DictReader(f)]
+        self._order = itertools.cycle(np.load(directory / "access.npy").tolist())
 
     def next(self) -> str:
-        return self.texts[self._next() % len(self.texts)]
+        return self.texts[next(self._order)]
+
+
+def _newest(root: Path) -> Path:
+    found = sorted((p for p in root.glob("*") if (p / "access.npy").exists()), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"no TruthSync dataset under {root}: run python -m truthsync.dataset, or pass --dataset")
+    return found[-1]
 
 
 _claims: Claims | None = None
