@@ -31,17 +31,17 @@ def percent(fraction: float) -> str:
     return f"{fraction * 100:+.0f} %".replace("-", "\u2212")
 
 
-def describe_change(row: pd.Series) -> str:
+def describe_change(row: pd.Series, with_verdict: bool = True) -> str:
     """One sentence for one comparison row: what changed, by how much, and the verdict."""
     metric = str(row["metric"]).replace("_", " ")
     if row.get("verdict") == "not measured" or not np.isfinite(row.get("change", np.nan)):
         return f"{metric}: not measured ({row.get('reason') or 'no data'})"
     ci = f"95 % CI {percent(row['ci_low'])} … {percent(row['ci_high'])}"
-    verdict = row.get("verdict") or "context, no claim"
+    verdict = f": {row.get('verdict') or 'context, no claim'}" if with_verdict else ""
     if abs(row["change"]) < 0.005:
-        return f"{metric} did not change ({ci}): {verdict}"
+        return f"{metric} did not change ({ci}){verdict}"
     word = "rose" if row["change"] > 0 else "fell"
-    return f"{metric} {word} {percent(abs(row['change'])).lstrip('+')} ({ci}): {verdict}"
+    return f"{metric} {word} {percent(abs(row['change'])).lstrip('+')} ({ci}){verdict}"
 
 
 def _wrap(title: str, width: int = 90) -> str:

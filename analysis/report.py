@@ -317,7 +317,7 @@ def verdict_sentence(pattern: patterns.Pattern, rows: pd.DataFrame, not_measured
     head = claimed.iloc[0]
     others = claimed.iloc[1:]["verdict"].value_counts()
     tail = "; other checks: " + ", ".join(f"{n} {v}" for v, n in others.items()) if len(others) else ""
-    return f"Claim {head['verdict']}: {describe_change(head)}{tail}."
+    return f"Claim {head['verdict']}: {describe_change(head, with_verdict=False)}{tail}."
 
 
 def pattern_intro(data: PatternData) -> str:
@@ -327,8 +327,8 @@ def pattern_intro(data: PatternData) -> str:
     arms = "\n".join(f"| `{t}` | {p.baseline.get(t, '(default)')} | {p.treatment.get(t, '(default)')} |"
                       for t in toggles) or "| (none) | same | same |"
     expectations = "\n".join(f"- `{e.metric}`: {e.describe()}" for e in p.expectations)
-    workload = ", ".join(f"{k.replace('_', ' ')} `{v}`" for k, v in asdict(p.workload).items()
-                         if v not in ("", (), None))
+    workload = ", ".join(f"{k.replace('_', ' ')} `{', '.join(map(str, v)) if isinstance(v, tuple) else v}`"
+                         for k, v in asdict(p.workload).items() if v not in ("", (), None))
     return (f"# {p.id}: {p.title}\n\n**Claim.** {p.claim}\n\n**As numbers** (treatment vs baseline):\n"
             f"{expectations}\n\n**What changes.**\n\n| toggle | baseline | treatment |\n|---|---|---|\n"
             f"{arms}\n\n**Setup.** {meta.get('stack')} stack; workload {workload}; "

@@ -91,3 +91,11 @@ def test_a_failing_notebook_is_named_with_its_cell(rendered, tmp_path):
     page = report.Page("broken", broken, {})
     with pytest.raises(report.ReportError, match=r"broken\.ipynb .*cell 1 .*ValueError: planted failure"):
         report.execute_page(page, tmp_path)
+
+
+def test_a_pattern_notebook_runs_with_only_study_and_results_dir_as_in_jupyterlab(rendered, tmp_path):
+    study, _ = rendered
+    page = report.Page("redis-cache", report.PATTERN, {"study": study.name, "results_dir": str(study.parent),
+                                                       "pattern": "redis-cache"})
+    html = report.execute_page(page, tmp_path).with_suffix(".html").read_text()
+    assert "Claim holds: pg statements per request fell" in html and len(_images(html)) >= 5
