@@ -80,6 +80,24 @@ def parse_size(raw: str) -> int:
         raise argparse.ArgumentTypeError(f"size {raw!r}: give a count such as 10k, 100k or 2500") from None
 
 
+DEFAULT_ROOT = Path(".lab/datasets/truthsync")
+
+
+def name(size: int, zipf: float, seed: int) -> str:
+    return f"{size}-zipf{zipf:g}-seed{seed}"
+
+
+def prepare(dsn: str, size: int, zipf: float, seed: int, root: Path = DEFAULT_ROOT) -> Path:
+    """The dataset's directory, written if missing and loaded into the store at ``dsn`` unless already there."""
+    from truthsync.factstore import load, loaded_dataset
+    out = root / name(size, zipf, seed)
+    if not (out / "meta.json").exists():
+        generate(size, zipf, seed, out)
+    if loaded_dataset(dsn) != out.name:
+        load(dsn, out)
+    return out
+
+
 def generate(size: int, zipf: float, seed: int, out: Path, accesses: int | None = None) -> Meta:
     """Write the dataset of ``size`` facts into ``out``; ``accesses`` defaults to 10 × the corpus."""
     rng = random.Random(seed)
@@ -111,7 +129,7 @@ def generate(size: int, zipf: float, seed: int, out: Path, accesses: int | None 
     order = np.random.default_rng(seed).permutation(len(corpus))  # rank -> corpus row
     weights = 1.0 / np.arange(1, len(corpus) + 1) ** zipf
     ranks = np.random.default_rng(seed + 1).choice(len(corpus), size=accesses, p=weights / weights.sum())
-    meta = Meta(f"{size}-zipf{zipf:g}-seed{seed}", size, zipf, seed, len(facts), len(corpus), accesses)
+    meta = Meta(name(size, zipf, seed), size, zipf, seed, len(facts), len(corpus), accesses)
     out.mkdir(parents=True, exist_ok=True)
     _csv(out / "sources.csv", ("id", "name", "trust"), [(i + 1, n, t) for i, (n, t) in enumerate(SOURCES)])
     _csv(out / "facts.csv", ("id", "statement", "template", "numbers", "source_id"), facts)
@@ -140,10 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--zipf", type=float, default=1.1, help="Zipf exponent of the access sequence")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--accesses", type=int, default=None, help="length of the access sequence (10 x corpus)")
-    p.add_argument("--out", type=Path, default=None, help="default .lab/datasets/truthsync/<name>")
+    p.add_argument("--out", type=Path, default=None, help=f"default {DEFAULT_ROOT}/<name>")
     p.add_argument("--load", metavar="DSN", default=None, help="also load the fact store at DSN")
     args = p.parse_args(argv)
-    out = args.out or Path(".lab/datasets/truthsync") / f"{args.size}-zipf{args.zipf:g}-seed{args.seed}"
+    out = args.out or DEFAULT_ROOT / name(args.size, args.zipf, args.seed)
     meta = generate(args.size, args.zipf, args.seed, out, args.accesses)
     print(f"wrote {meta.facts} facts, {meta.corpus} corpus texts, {meta.accesses} accesses to {out}")
     if args.load:

@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 from truthsync import instances
 from truthsync.app import create_app
 from truthsync.config import Config
-from truthsync.dataset import generate
-from truthsync.factstore import load
+from truthsync.dataset import prepare
 from truthsync.text import normalise, stable_key
 
 pytestmark = pytest.mark.integration
@@ -19,9 +18,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def facts(pg_dsn, tmp_path_factory):
-    out = tmp_path_factory.mktemp("truthsync") / "700-zipf1.1-seed5"
-    generate(700, 1.1, 5, out)
-    load(pg_dsn, out)
+    return prepare(pg_dsn, 700, 1.1, 5, tmp_path_factory.mktemp("truthsync"))
 
 
 def _app(pg_dsn, redis_url, **overrides):

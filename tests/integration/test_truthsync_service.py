@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 
 from truthsync.app import create_app
 from truthsync.config import Config
-from truthsync.dataset import generate
+from truthsync.dataset import prepare
 from truthsync.factstore import load, loaded_dataset
 
 pytestmark = pytest.mark.integration
@@ -14,10 +14,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def dataset(pg_dsn, tmp_path_factory):
-    out = tmp_path_factory.mktemp("truthsync") / "700-zipf1.1-seed5"
-    generate(700, 1.1, 5, out)
-    load(pg_dsn, out)
-    return out
+    return prepare(pg_dsn, 700, 1.1, 5, tmp_path_factory.mktemp("truthsync"))
 
 
 @pytest.fixture
