@@ -6,10 +6,7 @@ import time
 import pytest
 
 from analysis import report
-from synthetic_study import make_study  # tests/notebooks is on sys.path (rootless conftest)
-
-PATTERNS = ("redis-cache", "aa")
-NOT_MEASURED = {"celery-metrics": "the worker is absent from this test study"}
+from synthetic_study import NOT_MEASURED, PATTERNS, make_study  # tests/notebooks is on sys.path
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ import pandas as pd
 
 from analysis import patterns, results
 
+PATTERNS = ("redis-cache", "aa")  # the patterns of the test session's study
+NOT_MEASURED = {"celery-metrics": "the worker is absent from this test study"}
 ABSENT = {"grafana": "exists only as a Docker image; the local stack runs without it",
           "ollama": "exists only as a Docker image; the local stack runs without it"}
 

@@ -9,8 +9,8 @@ import jupytext
 import matplotlib.image
 import nbformat
 import pytest
-from conftest import NOT_MEASURED, PATTERNS
 from jupytext.compare import compare_notebooks
+from synthetic_study import NOT_MEASURED, PATTERNS
 
 from analysis import report
 
