@@ -18,11 +18,10 @@ deps:
 
 setup: $(VENV)/.installed deps
 
-## the main job: stand the local stack up, show it, take it down
+## the main job: every pattern measurable locally, quick settings, then the report (prints index.html)
 study: setup
-	$(LAB) up
-	$(LAB) status
-	$(LAB) down
+	$(LAB) study --quick
+	$(LAB) report
 
 ## unit and integration tests (the integration tests start their own services)
 test: setup

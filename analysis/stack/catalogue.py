@@ -104,7 +104,7 @@ def _static_services() -> list[Service]:
                 metrics_path="/metrics", depends_on=("postgres",),
                 image="quay.io/prometheuscommunity/postgres-exporter:v0.16.0",
                 command="prometheus-postgres-exporter --web.listen-address={host}:{port}",
-                environment={"DATA_SOURCE_NAME": "{database_url}?sslmode=disable"}),
+                environment={"DATA_SOURCE_NAME": "{monitor_url}?sslmode=disable"}),
         Service("redis-exporter", "observability", Health("http", "/metrics"), port="redis-exporter",
                 metrics_path="/metrics", depends_on=("redis",), image="oliver006/redis_exporter:v1.67.0",
                 command="prometheus-redis-exporter -redis.addr {redis_url} -web.listen-address {host}:{port}"),

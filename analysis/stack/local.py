@@ -160,7 +160,9 @@ class LocalStack:
         return {"python": sys.executable, "host": s.host, "run": str(self.run), "config": str(self.run / "config"),
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
                 "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"),
-                "remediator_token": s.secret("remediator_token"), **ports}
+                "remediator_token": s.secret("remediator_token"),
+                "monitor_url": (f"postgresql://lab_monitor:{s.secret('monitor_password')}@{s.host}:"
+                                f"{s.port('postgres')}/{s.db_name}"), **ports}
 
     def _init_postgres(self) -> None:
         data = self.run / "pgdata"
@@ -201,6 +203,11 @@ class LocalStack:
                 conn.execute(f'CREATE ROLE "{s.db_user}" LOGIN')
             conn.execute(f"ALTER ROLE \"{s.db_user}\" PASSWORD '{password}'")
             conn.execute(f'GRANT pg_monitor, pg_read_all_stats TO "{s.db_user}"')
+            # the exporter has a role of its own, so its scrapes never count as the application's statements
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'lab_monitor'").fetchone():
+                conn.execute("CREATE ROLE lab_monitor LOGIN")
+            conn.execute(f"ALTER ROLE lab_monitor PASSWORD '{s.secret('monitor_password')}'")
+            conn.execute("GRANT pg_monitor TO lab_monitor")
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (s.db_name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{s.db_name}" OWNER "{s.db_user}"')
         with psycopg.connect(host=str(self.run / "pgsocket"), port=s.port("postgres"), user="postgres",

@@ -1,0 +1,294 @@
+"""The full Sentinel stack under Docker Compose, behind the same interface as ``LocalStack``.
+
+Configs come from the same ``stack/config/`` templates as the local stack, rendered with
+compose hostnames and container ports into the run directory, which ``stack/compose.yml``
+mounts. Published ports follow ``LAB_PORT_BASE`` like the local stack's, so a study points at
+either kind with the same settings. Toggles are environment overrides (``lab.env``); ``apply``
+recreates only the services whose variables or rendered configs changed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from analysis.settings import PORT_OFFSETS, REPO, Settings
+from analysis.stack import catalogue, toggles
+from analysis.stack.local import ServiceStatus, StackError
+from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
+
+COMPOSE_FILE = REPO / "stack" / "compose.yml"
+ENV_FILE = REPO / ".env"
+ENV_EXAMPLE = REPO / ".env.example"
+PROJECT = "sentinel-lab"
+
+#: the port each service listens on inside its container
+CONTAINER_PORTS: dict[str, int] = {
+    "postgres": 5432, "redis": 6379, "api": 8000, "worker": 8000, "remediator": 8000, "truthsync": 8000,
+    "prometheus": 9090, "alertmanager": 9093, "node-exporter": 9100, "postgres-exporter": 9187,
+    "redis-exporter": 9121, "nginx-exporter": 9113, "nginx": 80, "nginx-status": 8081, "loki": 3100,
+    "grafana": 3000, "alloy": 12345, "frontend": 3000, "ollama": 11434, "n8n": 5678, "mtail": 3903,
+}
+#: host ports of the services only compose runs, as offsets from ``port_base`` (the others: PORT_OFFSETS)
+COMPOSE_PORT_OFFSETS: dict[str, int] = {"grafana": 300, "loki": 310, "frontend": 330, "ollama": 434, "n8n": 678}
+#: services published on 127.0.0.1, each as HOST_PORT_<NAME> in compose.yml
+PUBLISHED = ("postgres", "redis", "api", "remediator", "nginx", "prometheus", "alertmanager",
+             "grafana", "loki", "frontend", "ollama", "n8n")
+#: the role mtail plays locally is Alloy's metrics stage in compose
+NOT_IN_COMPOSE = ("mtail",)
+#: one-shot jobs: done when they exit 0, not when they are healthy
+ONE_SHOT = ("ollama-pull", "n8n-loader")
+#: compose-only services that Prometheus scrapes besides the catalogue's
+EXTRA_SCRAPES = ("loki", "grafana", "alloy")
+
+Runner = Callable[..., subprocess.CompletedProcess]
+
+
+def compose_name(service: str) -> str:
+    """The compose service of a catalogue entry: ``truthsync-2`` is a replica of ``truthsync``."""
+    return "truthsync" if service.startswith("truthsync-") else service
+
+
+def compose_services(settings: Settings) -> list[str]:
+    """Every compose service, in catalogue order, one-shot jobs included."""
+    names: list[str] = []
+    for s in catalogue.services(settings):
+        name = compose_name(s.name)
+        if name not in names and name not in NOT_IN_COMPOSE:
+            names.append(name)
+    return names + [n for n in ONE_SHOT if n not in names]
+
+
+def host_port(settings: Settings, service: str) -> int:
+    if service in COMPOSE_PORT_OFFSETS:
+        return settings.port_base + COMPOSE_PORT_OFFSETS[service]
+    return settings.port(service)
+
+
+def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
+    """The context the shared templates get in compose: service names as hosts, container ports."""
+    svc = {name: {"host": name, "port": CONTAINER_PORTS[name]} for name in PORT_OFFSETS if name != "truthsync"}
+    svc["nginx-status"] = {"host": "nginx", "port": CONTAINER_PORTS["nginx-status"]}
+    for i in range(1, settings.truthsync_instances + 1):
+        svc[f"truthsync-{i}"] = {"host": "truthsync", "port": CONTAINER_PORTS["truthsync"]}
+    jobs, seen = [], set()
+    for s in catalogue.services(settings):
+        name = compose_name(s.name)
+        if s.metrics_path and name not in NOT_IN_COMPOSE and name not in seen:
+            seen.add(name)
+            jobs.append({"name": name, "path": s.metrics_path, "targets": [f"{name}:{CONTAINER_PORTS[name]}"]})
+    jobs += [{"name": n, "path": "/metrics", "targets": [f"{n}:{CONTAINER_PORTS[n]}"]} for n in EXTRA_SCRAPES]
+    return {
+        "stack": "compose", "svc": svc, "run": "/run/sentinel", "logs": "/var/log/sentinel",
+        "config": "/etc/sentinel", "scrape_interval": settings.scrape_interval_s, "scrape_jobs": jobs,
+        "nginx_prefix": "/var/cache/nginx", "nginx_listen": str(CONTAINER_PORTS["nginx"]),
+        "nginx_status_listen": str(CONTAINER_PORTS["nginx-status"]),
+        "truthsync_upstreams": [f"truthsync:{CONTAINER_PORTS['truthsync']}"],
+        "toggles": {**toggles.defaults(), **toggle_values},
+    }
+
+
+def lab_env(settings: Settings, config_dir: Path, toggle_values: dict[str, str]) -> dict[str, str]:
+    """What the lab sets for compose: where the rendered configs are, published ports, toggles."""
+    env = {"SENTINEL_CONFIG_DIR": str(config_dir)}
+    env.update({f"HOST_PORT_{n.upper().replace('-', '_')}": str(host_port(settings, n)) for n in PUBLISHED})
+    env.update({**toggles.defaults(), **toggle_values})
+    return env
+
+
+def write_env_from_example(example: Path, target: Path) -> list[str]:
+    """Create ``target`` from ``example``, generating every empty secret; returns their names."""
+    generated, lines = [], []
+    for line in example.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#") and not value.strip() \
+                and re.search(r"(PASSWORD|TOKEN|KEY)$", name.strip()):
+            line = f"{name}={secrets.token_urlsafe(24)}"
+            generated.append(name.strip())
+        lines.append(line)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return generated
+
+
+def parse_ps(output: str) -> list[dict]:
+    """``docker compose ps --format json``: one object per line (Compose >= 2.21) or one array."""
+    output = output.strip()
+    if not output:
+        return []
+    if output.startswith("["):
+        return json.loads(output)
+    return [json.loads(line) for line in output.splitlines() if line.strip()]
+
+
+def container_status(c: dict, settings: Settings) -> ServiceStatus:
+    """healthy / unhealthy / stopped for one container; a one-shot job that exited 0 counts as healthy."""
+    service, state, health = c.get("Service", ""), c.get("State", ""), c.get("Health", "")
+    name = service
+    if service == "truthsync":
+        name = f"truthsync-{c.get('Name', '').rsplit('-', 1)[-1]}"
+    published = [p.get("PublishedPort") for p in c.get("Publishers") or [] if p.get("PublishedPort")]
+    port = published[0] if published else None
+    url = f"http://{settings.host}:{port}" if port else None
+    if service in ONE_SHOT and state == "exited":
+        ok = c.get("ExitCode") == 0
+        return ServiceStatus(name, "healthy" if ok else "unhealthy", port, url, None, f"exited {c.get('ExitCode')}")
+    if state != "running":
+        return ServiceStatus(name, "stopped", port, url, None, state or "not created")
+    if service in ONE_SHOT:  # a job still at work (a model download) holds nothing back
+        return ServiceStatus(name, "healthy", port, url, None, "running (one-shot job)")
+    if not health:
+        return ServiceStatus(name, "healthy", port, url, None, "running (no healthcheck)")
+    return ServiceStatus(name, "healthy" if health == "healthy" else "unhealthy", port, url, None, health)
+
+
+class ComposeStack:
+    kind = "compose"
+
+    def __init__(self, settings: Settings | None = None, runner: Runner = subprocess.run,
+                 env_file: Path = ENV_FILE, sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings or Settings.from_env()
+        self.runner = runner
+        self.env_file = env_file
+        self.sleep = sleep
+        self.dir = self.settings.run_dir / "compose"
+        self.config_dir = self.dir / "config"
+        self.lab_env_file = self.dir / "lab.env"
+        self.services = compose_services(self.settings)
+        #: first start builds images and pulls about 5 GB; later starts only wait for healthchecks
+        self.wait_timeout_s = max(self.settings.health_timeout_s, 300.0)
+
+    # ----------------------------------------------------------------- public
+    def command(self, *args: str) -> list[str]:
+        """The ``docker compose`` argv for ``args``, with this lab's project, file and env files."""
+        return ["docker", "compose", "--project-name", PROJECT, "--file", str(COMPOSE_FILE),
+                "--env-file", str(self.env_file), "--env-file", str(self.lab_env_file), *args]
+
+    def up(self, toggles_: dict[str, str] | None = None) -> list[ServiceStatus]:
+        """Build, start and wait until every long-running service is healthy (idempotent)."""
+        self.check_engine()
+        self._ensure_env_file()
+        self._prepare(toggles.validate(toggles_) if toggles_ is not None else self.toggles())
+        self._compose("up", "--detach", "--build", "--remove-orphans", *self._scale())
+        self._wait_healthy(self.services)
+        return self.status()
+
+    def status(self) -> list[ServiceStatus]:
+        if not self.lab_env_file.exists():
+            return [ServiceStatus(n, "stopped", None, None, None, "never started") for n in self.services]
+        found = [container_status(c, self.settings)
+                 for c in parse_ps(self._compose("ps", "--all", "--format", "json").stdout)]
+        running = {compose_name(s.name) for s in found}
+        missing = [ServiceStatus(n, "stopped", None, None, None, "not created") for n in self.services
+                   if n not in running]
+        return sorted(found, key=lambda s: s.name) + missing
+
+    def apply(self, changes: dict[str, str]) -> list[str]:
+        """Set toggles; recreate only the services whose environment or rendered config changed."""
+        before_toggles, before_digests = self.toggles(), self._digests()
+        after_toggles = {**before_toggles, **toggles.validate(changes)}
+        after_digests = self._prepare(after_toggles)
+        affected = [n for n in self.services if n not in ONE_SHOT and (
+            self._toggle_env(n, before_toggles) != self._toggle_env(n, after_toggles)
+            or digest_of(before_digests, n) != digest_of(after_digests, n))]
+        if "truthsync" in affected and "nginx" not in affected:
+            affected.append("nginx")  # Nginx resolves the replicas' addresses when it starts
+        if not affected or not self._any_running():
+            return []
+        self.check_engine()
+        self._compose("up", "--detach", "--no-deps", "--force-recreate", *self._scale(), *affected)
+        self._wait_healthy(affected)
+        return affected
+
+    def down(self) -> None:
+        """Stop and remove the containers and network; named volumes (data, models) stay."""
+        if self.lab_env_file.exists():
+            self.check_engine()
+            self._compose("down", "--remove-orphans")
+
+    def toggles(self) -> dict[str, str]:
+        path = self.dir / "toggles.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def check_engine(self) -> None:
+        """Fail with what to do when there is no docker command or no reachable engine."""
+        try:
+            result = self.runner(["docker", "info", "--format", "{{.ServerVersion}}"],
+                                 capture_output=True, text=True)
+        except FileNotFoundError:
+            raise StackError("the docker command is not installed: install Docker Engine with the Compose "
+                             "plugin (https://docs.docker.com/engine/install/), or use the local stack "
+                             "(--stack local)") from None
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout or "").strip().splitlines()
+            raise StackError(f"no Docker engine is reachable ({detail[-1] if detail else 'docker info failed'}): "
+                             "start it (e.g. `sudo systemctl start docker`) or check DOCKER_HOST, "
+                             "or use the local stack (--stack local)")
+
+    # --------------------------------------------------------------- internals
+    def _compose(self, *args: str) -> subprocess.CompletedProcess:
+        argv = self.command(*args)
+        result = self.runner(argv, capture_output=True, text=True, cwd=str(REPO))
+        if result.returncode != 0:
+            tail = "\n".join((result.stderr or "").strip().splitlines()[-20:])
+            raise StackError(f"`{' '.join(argv[:2] + list(args))}` failed (exit {result.returncode}):\n{tail}")
+        return result
+
+    def _scale(self) -> list[str]:
+        return ["--scale", f"truthsync={self.settings.truthsync_instances}"]
+
+    def _ensure_env_file(self) -> None:
+        if not self.env_file.exists():
+            write_env_from_example(ENV_EXAMPLE, self.env_file)
+
+    def _prepare(self, toggle_values: dict[str, str]) -> dict[str, str]:
+        """Rendered configs, lab.env and the toggles record for ``toggle_values``; returns config digests."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        digests = render_configs(CONFIG_SRC, self.config_dir, render_context(self.settings, toggle_values))
+        env = lab_env(self.settings, self.config_dir.resolve(), toggle_values)
+        self.lab_env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        (self.dir / "toggles.json").write_text(json.dumps(toggle_values, indent=2, sort_keys=True))
+        (self.dir / "digests.json").write_text(json.dumps(digests, indent=2, sort_keys=True))
+        return digests
+
+    def _digests(self) -> dict[str, str]:
+        path = self.dir / "digests.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @staticmethod
+    def _toggle_env(service: str, values: dict[str, str]) -> dict[str, str]:
+        return toggles.for_service("truthsync-1" if service == "truthsync" else service, values)
+
+    def _any_running(self) -> bool:
+        self.check_engine()
+        return any(c.get("State") == "running"
+                   for c in parse_ps(self._compose("ps", "--format", "json").stdout))
+
+    def _wait_healthy(self, names: list[str]) -> None:
+        deadline = time.monotonic() + self.wait_timeout_s
+        while True:
+            statuses = [s for s in self.status() if compose_name(s.name) in names]
+            # a one-shot job still at work (a model download) counts as healthy: it holds nothing back
+            waiting = [s for s in statuses if s.state != "healthy"]
+            failed = [s for s in waiting if compose_name(s.name) in ONE_SHOT and s.state == "unhealthy"]
+            if failed:
+                raise self._failure(failed[0], "the one-shot job failed")
+            if not waiting:
+                return
+            if time.monotonic() > deadline:
+                raise self._failure(waiting[0], f"not healthy after {self.wait_timeout_s:.0f} s")
+            self.sleep(2.0)
+
+    def _failure(self, s: ServiceStatus, why: str) -> StackError:
+        service = compose_name(s.name)
+        logs = self.runner(self.command("logs", "--no-color", "--tail", "30", service),
+                           capture_output=True, text=True, cwd=str(REPO))
+        return StackError(f"service {s.name} is {s.state} ({s.detail}): {why}\n"
+                          f"see `{' '.join(self.command('logs', service))}`\n"
+                          f"--- last lines:\n{(logs.stdout or '').strip()}")
