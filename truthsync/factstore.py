@@ -21,6 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 from truthsync.verdict import MATCH_SIMILARITY, Candidate, Fact
 
 SCHEMA_SQL = (resources.files("truthsync") / "schema.sql").read_text()
+#: taken around schema creation and loading: concurrent CREATE ... IF NOT EXISTS can still collide
+_LOCK = "SELECT pg_advisory_xact_lock(hashtext('truthsync.schema'))"
 
 _BEST = """
 SELECT q.i, f.id, f.statement, f.template, f.numbers, s.name, s.trust, f.sim
@@ -43,6 +45,7 @@ def load(dsn: str, dataset: Path) -> int:
     if missing:
         raise FactStoreError(f"{', '.join(missing)} not found: write it with python -m truthsync.dataset --out {dataset}")
     with psycopg.connect(dsn) as conn:
+        conn.execute(_LOCK)
         conn.execute(SCHEMA_SQL)
         conn.execute("DROP INDEX IF EXISTS truthsync.facts_template_trgm")
         conn.execute("TRUNCATE truthsync.facts, truthsync.sources")
@@ -83,7 +86,8 @@ class FactStore:
 
     async def open(self, timeout_s: float = 30.0) -> None:
         await self._pool.open(wait=True, timeout=timeout_s)
-        async with self._pool.connection() as conn:
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute(_LOCK)
             await conn.execute(SCHEMA_SQL)
 
     async def close(self) -> None:
