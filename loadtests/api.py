@@ -13,7 +13,7 @@ import random
 import gevent
 from locust import FastHttpUser, between, events, task
 
-import common  # noqa: F401  (knobs and the per-request log)
+import common  # knobs, the per-request log
 from popularity import Zipf
 from shapes import LabShape  # noqa: F401  (the load profile, chosen by --shape)
 from stack.api.seed import SCALES, Login, logins
@@ -57,21 +57,14 @@ class Population:
         return self._user[tenant].pick(self.by_tenant[tenant])
 
 
-_population: Population | None = None
-
-
-@events.init.add_listener
-def _load_population(environment, **_):
-    global _population
-    if environment.parsed_options is not None:
-        _population = Population(environment.parsed_options)
+population = common.PerProcess(Population)
 
 
 class ApiUser(FastHttpUser):
     wait_time = between(0.5, 2.0)
 
     def on_start(self):
-        login = _population.draw()
+        login = population.value.draw()
         self.tenant, self.user = login.tenant_id, login.user_id
         self.incident_ids: list[int] = []
         self.headers = {}

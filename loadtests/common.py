@@ -4,7 +4,9 @@ Knobs are Locust options, so each comes from the command line (``--write-share 0
 or the environment (``LOCUST_WRITE_SHARE=0.2``) and is never edited in a file.
 Every request is appended to ``$LAB_REQUESTS_FILE`` (CSV: timestamp, type, name,
 response_time_ms, success) so the lab can pool per-request latencies for bootstrap
-confidence intervals, which Locust's own CSVs do not give.
+confidence intervals, which Locust's own CSVs do not give. At exit the final per-endpoint
+stats and failures go to ``$LAB_FINAL_STATS_stats.csv`` / ``_failures.csv``: Locust's
+periodic ``--csv`` files can miss the last second of a run.
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import os
 import time
 
 from locust import events
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"
+FINAL_STATS_ENV = "LAB_FINAL_STATS"
 REQUESTS_COLUMNS = ("timestamp", "type", "name", "response_time_ms", "success")
 
 
@@ -24,6 +28,19 @@ def _workload_knobs(parser):
                         help="Zipf exponent of tenant/user/claim popularity (0 = uniform)")
     parser.add_argument("--seed", type=int, env_var="LOCUST_SEED", default=0,
                         help="random seed of the popularity draws (0 = a fresh seed per run)")
+
+
+class PerProcess:
+    """A value built once per Locust process from its parsed options, at Locust's init event
+    (the seeded population, the dataset): ``holder.value``."""
+
+    def __init__(self, build):
+        self.build, self.value = build, None
+        events.init.add_listener(self._init)
+
+    def _init(self, environment, **_):
+        if environment.parsed_options is not None:  # None for --list and the like
+            self.value = self.build(environment.parsed_options)
 
 
 class RequestLog:
@@ -42,10 +59,20 @@ class RequestLog:
         self._file.close()
 
 
+def _write_final_stats(environment, prefix: str) -> None:
+    writer = StatsCSV(environment, PERCENTILES_TO_REPORT)
+    for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
+        with open(f"{prefix}_{suffix}.csv", "w", newline="") as f:
+            write(csv.writer(f))
+
+
 @events.init.add_listener
 def _request_log(environment, **_):
-    path = os.environ.get(REQUESTS_FILE_ENV)
+    """Hooked on ``quit``, which fires once the users have stopped, so nothing is left out."""
+    path, prefix = os.environ.get(REQUESTS_FILE_ENV), os.environ.get(FINAL_STATS_ENV)
     if path:
         log = RequestLog(path)
         environment.events.request.add_listener(log.on_request)
-        environment.events.quitting.add_listener(log.close)
+        environment.events.quit.add_listener(log.close)
+    if prefix:
+        environment.events.quit.add_listener(lambda **_: _write_final_stats(environment, prefix))

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from locust import FastHttpUser, between, events, task
 
-import common  # noqa: F401  (knobs and the per-request log)
+import common  # knobs, the per-request log
 from shapes import LabShape  # noqa: F401  (the load profile, chosen by --shape)
 
 ROUTES = {"verify": "/verify", "batch": "/verify/batch"}
@@ -53,14 +53,7 @@ def _newest(root: Path) -> Path:
     return found[-1]
 
 
-_claims: Claims | None = None
-
-
-@events.init.add_listener
-def _load_claims(environment, **_):
-    global _claims
-    if environment.parsed_options is not None:
-        _claims = Claims(environment.parsed_options)
+claims = common.PerProcess(Claims)
 
 
 class TruthSyncUser(FastHttpUser):
@@ -70,7 +63,7 @@ class TruthSyncUser(FastHttpUser):
     def verify(self):
         o = self.environment.parsed_options
         if random.random() < o.batch_share:
-            texts = [_claims.next() for _ in range(o.batch_size)]
+            texts = [claims.value.next() for _ in range(o.batch_size)]
             self.client.post(ROUTES["batch"], json={"texts": texts}, name=ROUTES["batch"])
         else:
-            self.client.post(ROUTES["verify"], json={"text": _claims.next()}, name=ROUTES["verify"])
+            self.client.post(ROUTES["verify"], json={"text": claims.value.next()}, name=ROUTES["verify"])
