@@ -1,0 +1,7 @@
+/** Standalone output: the Docker image carries only the server and what it imports. */
+const nextConfig = {
+  output: "standalone",
+  poweredByHeader: false,
+};
+
+export default nextConfig;
