@@ -134,7 +134,7 @@ def truthsync_instances(n: int) -> list[Service]:
     """``truthsync-1`` … ``truthsync-n``, each its own process and port, all behind Nginx."""
     return [Service(f"truthsync-{i}", "verification", Health("http", "/health"), port=f"truthsync-{i}",
                     metrics_path="/metrics", depends_on=("postgres", "redis"),
-                    command="{python} -m truthsync", environment=dict(_PY_ENV), enabled=False) for i in range(1, n + 1)]
+                    command="{python} -m truthsync", environment=dict(_PY_ENV)) for i in range(1, n + 1)]
 
 
 def services(settings: Settings | None = None) -> list[Service]:

@@ -187,7 +187,8 @@ class ComposeStack:
         running = {compose_name(s.name) for s in found}
         missing = [ServiceStatus(n, "stopped", None, None, None, "not created") for n in self.services
                    if n not in running]
-        return sorted(found, key=lambda s: s.name) + missing
+        order = {n: i for i, n in enumerate(self.services)}
+        return sorted(found, key=lambda s: (order.get(compose_name(s.name), len(order)), s.name)) + missing
 
     def apply(self, changes: dict[str, str]) -> list[str]:
         """Set toggles; recreate only the services whose environment or rendered config changed."""

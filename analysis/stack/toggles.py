@@ -50,6 +50,8 @@ TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("TRUTHSYNC_L2", "off", ("truthsync-*",), _ONOFF, doc="P5 shared Redis cache behind each instance's L1"),
     Toggle("TRUTHSYNC_L1_SIZE", "10000", ("truthsync-*",), numeric=True, doc="entries in each instance's L1"),
     Toggle("TRUTHSYNC_L1_TTL_S", "300", ("truthsync-*",), numeric=True, doc="L1 entry lifetime"),
+    Toggle("TRUTHSYNC_L2_TTL_S", "3600", ("truthsync-*",), numeric=True, doc="L2 entry lifetime"),
+    Toggle("TRUTHSYNC_BATCH_MAX", "1000", ("truthsync-*",), numeric=True, doc="texts allowed in one batch"),
     Toggle("REMEDIATOR_MODE", "dry-run", ("remediator",), ("off", "dry-run", "on"),
            doc="P3 act on alerts (on), only record decisions (dry-run), or ignore them (off)"),
     Toggle("PG_LOG_MIN_DURATION_MS", "250", ("postgres",), numeric=True,

@@ -84,6 +84,19 @@ def test_apply_restarts_only_the_services_a_toggle_affects(lab_stack):
     assert lab_stack.apply({"PG_LOG_MIN_DURATION_MS": "100"}) == []  # same value: nothing restarts
 
 
+def test_a_truthsync_toggle_restarts_every_instance_and_nothing_else(lab_stack):
+    before = {s.name: s.pid for s in lab_stack.status()}
+    instances = sorted(n for n in before if n.startswith("truthsync-"))
+    try:
+        assert sorted(lab_stack.apply({"TRUTHSYNC_L2": "on"})) == instances
+        after = {s.name: s.pid for s in lab_stack.status()}
+        assert all(after[n] != before[n] for n in instances)
+        assert all(after[n] == before[n] for n in before if n not in instances)
+        assert {s.state for s in lab_stack.status()} == {"healthy"}
+    finally:
+        lab_stack.apply({"TRUTHSYNC_L2": "off"})
+
+
 def test_unknown_toggle_is_an_error_listing_the_known_ones(lab_stack):
     from analysis.stack.toggles import ToggleError
 
