@@ -3,8 +3,9 @@
 Configs come from the same ``stack/config/`` templates as the local stack, rendered with
 compose hostnames and container ports into the run directory, which ``stack/compose.yml``
 mounts. Published ports follow ``LAB_PORT_BASE`` like the local stack's, so a study points at
-either kind with the same settings. Toggles are environment overrides (``lab.env``); ``apply``
-recreates only the services whose variables or rendered configs changed.
+either kind with the same settings. Toggles are environment overrides (``toggles/<service>.env``,
+each service's ``env_file``); ``apply`` recreates only the services whose variables or rendered
+configs changed.
 """
 from __future__ import annotations
 
@@ -43,6 +44,8 @@ PUBLISHED = ("postgres", "redis", "api", "remediator", "nginx", "prometheus", "a
 NOT_IN_COMPOSE = ("mtail",)
 #: one-shot jobs: done when they exit 0, not when they are healthy
 ONE_SHOT = ("ollama-pull", "n8n-loader")
+#: services whose toggles reach them through their rendered config, not their environment
+CONFIG_TOGGLED = ("postgres",)
 #: compose-only services that Prometheus scrapes besides the catalogue's
 EXTRA_SCRAPES = ("loki", "grafana", "alloy")
 
@@ -93,12 +96,21 @@ def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
     }
 
 
-def lab_env(settings: Settings, config_dir: Path, toggle_values: dict[str, str]) -> dict[str, str]:
-    """What the lab sets for compose: where the rendered configs are, published ports, toggles."""
+def lab_env(settings: Settings, config_dir: Path) -> dict[str, str]:
+    """What the lab sets for compose itself: where the rendered configs are, and the published ports."""
     env = {"SENTINEL_CONFIG_DIR": str(config_dir)}
     env.update({f"HOST_PORT_{n.upper().replace('-', '_')}": str(host_port(settings, n)) for n in PUBLISHED})
-    env.update({**toggles.defaults(), **toggle_values})
     return env
+
+
+def toggle_env(service: str, toggle_values: dict[str, str]) -> dict[str, str]:
+    """The toggle variables of a compose service (a TruthSync replica sees what every instance sees)."""
+    return toggles.for_service("truthsync-1" if service == "truthsync" else service, toggle_values)
+
+
+def env_toggled(services: list[str]) -> list[str]:
+    """Services that read toggles from their environment: each gets ``toggles/<name>.env``."""
+    return [n for n in services if n not in CONFIG_TOGGLED and toggle_env(n, {})]
 
 
 def write_env_from_example(example: Path, target: Path) -> list[str]:
@@ -196,7 +208,7 @@ class ComposeStack:
         after_toggles = {**before_toggles, **toggles.validate(changes)}
         after_digests = self._prepare(after_toggles)
         affected = [n for n in self.services if n not in ONE_SHOT and (
-            self._toggle_env(n, before_toggles) != self._toggle_env(n, after_toggles)
+            toggle_env(n, before_toggles) != toggle_env(n, after_toggles)
             or digest_of(before_digests, n) != digest_of(after_digests, n))]
         if "truthsync" in affected and "nginx" not in affected:
             affected.append("nginx")  # Nginx resolves the replicas' addresses when it starts
@@ -252,8 +264,12 @@ class ComposeStack:
         """Rendered configs, lab.env and the toggles record for ``toggle_values``; returns config digests."""
         self.dir.mkdir(parents=True, exist_ok=True)
         digests = render_configs(CONFIG_SRC, self.config_dir, render_context(self.settings, toggle_values))
-        env = lab_env(self.settings, self.config_dir.resolve(), toggle_values)
+        env = lab_env(self.settings, self.config_dir.resolve())
         self.lab_env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        (self.config_dir / "toggles").mkdir(exist_ok=True)
+        for name in env_toggled(self.services):
+            values = toggle_env(name, toggle_values)
+            (self.config_dir / "toggles" / f"{name}.env").write_text("".join(f"{k}={v}\n" for k, v in values.items()))
         (self.dir / "toggles.json").write_text(json.dumps(toggle_values, indent=2, sort_keys=True))
         (self.dir / "digests.json").write_text(json.dumps(digests, indent=2, sort_keys=True))
         return digests
@@ -261,10 +277,6 @@ class ComposeStack:
     def _digests(self) -> dict[str, str]:
         path = self.dir / "digests.json"
         return json.loads(path.read_text()) if path.exists() else {}
-
-    @staticmethod
-    def _toggle_env(service: str, values: dict[str, str]) -> dict[str, str]:
-        return toggles.for_service("truthsync-1" if service == "truthsync" else service, values)
 
     def _any_running(self) -> bool:
         self.check_engine()

@@ -12,10 +12,9 @@ import yaml
 from packaging.requirements import Requirement
 
 from analysis.settings import REPO, Settings
-from analysis.stack import catalogue, toggles
+from analysis.stack import catalogue
 from analysis.stack.compose import (COMPOSE_FILE, ENV_EXAMPLE, NOT_IN_COMPOSE, ONE_SHOT, compose_services,
-                                    lab_env, render_context)
-from analysis.stack.render import CONFIG_SRC, render_configs
+                                    ComposeStack, env_toggled, lab_env, toggle_env)
 
 SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -119,11 +118,23 @@ def test_env_example_defines_every_variable_compose_uses_and_holds_no_secret(com
 
 
 def test_env_example_matches_the_lab_defaults(example_env, tmp_path):
-    lab = lab_env(Settings(), tmp_path, {})
+    lab = lab_env(Settings(), tmp_path)
     for name, value in lab.items():
         if name != "SENTINEL_CONFIG_DIR":
             assert example_env[name] == value, f".env.example {name}={example_env[name]}, lab default {value}"
-    assert set(toggles.defaults()) <= set(example_env)
+
+
+def test_every_service_with_toggles_reads_them_from_its_toggle_file(compose):
+    """A toggle added to analysis/stack/toggles.py reaches its compose service with no edit here."""
+    wanted = env_toggled(list(compose["services"]))
+    assert {"api", "worker", "truthsync", "remediator"} <= set(wanted)
+    for name, svc in compose["services"].items():
+        files = svc.get("env_file", [])
+        files = [files] if isinstance(files, str) else files
+        expected = [f for f in files if f.endswith(f"/toggles/{name}.env")]
+        assert bool(expected) == (name in wanted), f"{name}: env_file {files}"
+        overlap = set(toggle_env(name, {})) & set(svc.get("environment") or {})
+        assert not overlap, f"{name} sets toggles {overlap} in compose.yml, which would override the toggle file"
 
 
 def test_secrets_reach_services_only_from_the_environment(compose):
@@ -139,8 +150,9 @@ def test_secrets_reach_services_only_from_the_environment(compose):
 
 
 def test_every_mounted_file_exists_after_rendering(compose, example_env, tmp_path):
-    render_configs(CONFIG_SRC, tmp_path, render_context(Settings(), {}))
-    env = {**example_env, "SENTINEL_CONFIG_DIR": str(tmp_path)}
+    stack = ComposeStack(Settings(run_dir=tmp_path), runner=None)
+    stack._prepare({})
+    env = {**example_env, "SENTINEL_CONFIG_DIR": str(stack.config_dir)}
     mounts = 0
     for name, svc in compose["services"].items():
         for vol in svc.get("volumes", []):
@@ -155,6 +167,8 @@ def test_every_mounted_file_exists_after_rendering(compose, example_env, tmp_pat
             path = Path(source) if Path(source).is_absolute() else COMPOSE_FILE.parent / source
             assert path.exists() and any(path.iterdir()), f"{name} mounts {vol} → {path}, missing or empty"
             mounts += 1
+        for env_file in [svc["env_file"]] if isinstance(svc.get("env_file"), str) else svc.get("env_file", []):
+            assert Path(interpolate(env_file, env)).is_file(), f"{name}: env_file {env_file} is not written"
     build_files = [COMPOSE_FILE.parent / s["build"]["context"] / s["build"].get("dockerfile", "Dockerfile")
                    for s in compose["services"].values() if "build" in s]
     assert mounts >= 10 and all(p.exists() for p in build_files)
