@@ -194,6 +194,7 @@ class ComposeStack:
     def status(self) -> list[ServiceStatus]:
         if not self.lab_env_file.exists():
             return [ServiceStatus(n, "stopped", None, None, None, "never started") for n in self.services]
+        self.check_engine()
         found = [container_status(c, self.settings)
                  for c in parse_ps(self._compose("ps", "--all", "--format", "json").stdout)]
         running = {compose_name(s.name) for s in found}
@@ -243,6 +244,9 @@ class ComposeStack:
             raise StackError(f"no Docker engine is reachable ({detail[-1] if detail else 'docker info failed'}): "
                              "start it (e.g. `sudo systemctl start docker`) or check DOCKER_HOST, "
                              "or use the local stack (--stack local)")
+        if self.runner(["docker", "compose", "version", "--short"], capture_output=True, text=True).returncode:
+            raise StackError("the Docker Compose plugin is missing (`docker compose version` failed): install "
+                             "docker-compose-plugin, version 2.24 or later")
 
     # --------------------------------------------------------------- internals
     def _compose(self, *args: str) -> subprocess.CompletedProcess:

@@ -16,9 +16,9 @@ from analysis.stack.local import StackError
 class FakeDocker:
     """Answers the argv ComposeStack runs as a daemon would, and records them."""
 
-    def __init__(self, services: list[str], engine: bool = True, health: str = "healthy"):
+    def __init__(self, services: list[str], engine: bool = True, plugin: bool = True, health: str = "healthy"):
         self.calls: list[list[str]] = []
-        self.engine, self.health, self.services, self.running = engine, health, services, False
+        self.engine, self.plugin, self.health, self.services, self.running = engine, plugin, health, services, False
 
     def __call__(self, argv, **kwargs):
         self.calls.append(argv)
@@ -27,6 +27,8 @@ class FakeDocker:
                 return subprocess.CompletedProcess(argv, 1, "", "Cannot connect to the Docker daemon at "
                                                                  "unix:///var/run/docker.sock. Is the docker daemon running?")
             return subprocess.CompletedProcess(argv, 0, "27.4.1\n", "")
+        if argv[:3] == ["docker", "compose", "version"]:
+            return subprocess.CompletedProcess(argv, 0 if self.plugin else 1, "2.32.1\n", "")
         verb = argv[argv.index("compose") + 9]  # after --project-name, --file and two --env-file pairs
         if verb == "up":
             self.running = True
@@ -52,7 +54,7 @@ class FakeDocker:
         return "\n".join(rows)
 
     def compose_calls(self) -> list[list[str]]:
-        return [c[c.index("compose") + 9:] for c in self.calls if "compose" in c]
+        return [c[c.index("compose") + 9:] for c in self.calls if "--project-name" in c]
 
 
 @pytest.fixture
@@ -88,6 +90,13 @@ def test_without_an_engine_up_says_what_to_do_and_runs_nothing_else(settings, en
     with pytest.raises(StackError, match=r"no Docker engine is reachable \(Cannot connect.*start it.*--stack local"):
         stack.up()
     assert docker.calls == [["docker", "info", "--format", "{{.ServerVersion}}"]]
+
+
+def test_without_the_compose_plugin_the_error_names_it(settings, env_file):
+    stack, docker = make(settings, env_file, plugin=False)
+    with pytest.raises(StackError, match="Compose plugin is missing.*docker-compose-plugin"):
+        stack.up()
+    assert not (settings.run_dir / "compose").exists()
 
 
 def test_without_the_docker_command_the_error_says_how_to_install_it(settings, env_file):
