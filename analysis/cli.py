@@ -219,3 +219,39 @@ def compare(study_id: Optional[str] = typer.Argument(None, metavar="STUDY", help
 
 def main() -> None:
     app()
+
+
+@app.command()
+def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile path"),
+         users: int = typer.Option(10, "--users", min=1), spawn_rate: float = typer.Option(5.0, "--spawn-rate"),
+         duration: str = typer.Option("30s", "--duration", help="30s, 2m, 1h30m"),
+         shape: str = typer.Option("constant", "--shape", help="constant, step, spike or schedule"),
+         host: Optional[str] = typer.Option(None, "--host", help="default: the stack's Nginx"),
+         opt: Optional[list[str]] = typer.Option(None, "--opt", help="locustfile knob NAME=VALUE (write-share=0.2)"),
+         as_json: bool = typer.Option(False, "--json")) -> None:
+    """Drive Locust load in its own process, print the summary, store the run under results/load/."""
+    from analysis import load as lab_load
+    from analysis.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        options = dict(o.split("=", 1) for o in opt or [])
+        workload = lab_load.Workload(target, host or lab_load.default_host(target, settings), users, spawn_rate,
+                                     lab_load.parse_duration(duration), shape, options)
+        result = lab_load.run(workload)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        _fail(exc)
+    path = lab_load.save(result, settings.results_dir)
+    summary = result.summary()
+    if as_json:
+        print(json.dumps(summary))
+        return
+    table = Table(title=f"load {result.run_id}" + (" (interrupted)" if result.interrupted else ""))
+    for col in ("requests", "failures", "rps", "p50 ms", "p95 ms", "p99 ms", "untrusted"):
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{summary[k]:.4g}" if isinstance(summary[k], float) else str(summary[k])
+                    for k in ("requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "untrusted")))
+    console.print(table)
+    if result.untrusted:
+        err.print(f"[yellow]untrusted:[/yellow] {result.untrusted_reason}", highlight=False)
+    err.print(f"stored in {path}")

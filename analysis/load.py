@@ -24,21 +24,13 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
+from analysis.collect.locust import read_failures, read_history, read_requests, read_stats
 from analysis.settings import REPO, Settings
 
 LOADTESTS = REPO / "loadtests"
 REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"  # both read by loadtests/common.py
 FINAL_STATS_ENV = "LAB_FINAL_STATS"
 CPU_WARNING = "CPU usage above"  # what Locust logs when it saturates a core
-_RENAME = {"Type": "type", "Name": "name", "Request Count": "requests", "Failure Count": "failures",
-           "Median Response Time": "median_ms", "Average Response Time": "mean_ms",
-           "Min Response Time": "min_ms", "Max Response Time": "max_ms", "Average Content Size": "mean_bytes",
-           "Requests/s": "rps", "Failures/s": "failures_per_s", "User Count": "users",
-           "Total Request Count": "total_requests", "Total Failure Count": "total_failures",
-           "Total Median Response Time": "total_median_ms", "Total Average Response Time": "total_mean_ms",
-           "Total Min Response Time": "total_min_ms", "Total Max Response Time": "total_max_ms",
-           "Total Average Content Size": "total_mean_bytes", "Method": "method", "Error": "error",
-           "Occurrences": "occurrences", "First Seen": "first_seen", "Last Seen": "last_seen"}
 
 
 @dataclass(frozen=True)
@@ -197,13 +189,14 @@ def _watch(proc: subprocess.Popen, w: Workload, prefix: Path, cpu: list, progres
 
 
 class _Progress:
-    """A rich progress bar (terminal or notebook): elapsed time, requests so far, generator CPU."""
+    """A rich progress bar on stderr (terminal or notebook): elapsed time, requests so far, generator CPU."""
 
     def __init__(self, w: Workload, prefix: Path):
+        from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
         self.prefix, self.t0 = prefix, time.monotonic()
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                            TextColumn("{task.fields[status]}"))
+                            TextColumn("{task.fields[status]}"), console=Console(stderr=True))
         self.task = self.bar.add_task(f"load {w.path.stem} {w.users} users", total=w.duration_s, status="")
         self.bar.start()
 
@@ -266,44 +259,30 @@ def judge_saturation(cpu: pd.DataFrame, log: str, rule: SaturationRule) -> tuple
     return False, ""
 
 
-def _read_csv(path, **kw) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, na_values=["N/A"], **kw)
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
+def parse_duration(text: str) -> float:
+    """``30s``, ``2m``, ``1h30m`` or plain seconds → seconds."""
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s?)?", text.strip())
+    if not text.strip() or not parts:
+        raise ValueError(f"duration {text!r}: write it like 30s, 2m or 1h30m")
+    h, m, sec = parts.groups()
+    return int(h or 0) * 3600 + int(m or 0) * 60 + float(sec or 0)
 
 
-def _columns(df: pd.DataFrame) -> pd.DataFrame:
-    """Locust's headers to snake_case: ``95%`` → ``p95_ms``, ``99.9%`` → ``p99.9_ms``."""
-    return df.rename(columns=lambda c: _RENAME.get(c) or re.sub(r"^([\d.]+)%$", r"p\1_ms", c))
+def default_host(locustfile: str, settings: Settings) -> str:
+    """Through the stack's Nginx, as users arrive: ``/api/…`` as is, TruthSync under ``/truthsync``."""
+    return settings.url("nginx") + ("/truthsync" if Path(locustfile).stem == "truthsync" else "")
 
 
-def read_stats(path) -> pd.DataFrame:
-    """Per endpoint: type, name, requests, failures, mean/median/min/max ms, rps, p50_ms … p100_ms."""
-    df = _columns(_read_csv(path))
-    return df.assign(type=df["type"].fillna("")) if len(df) else df
+def save(result: LoadResult, results_dir: Path, study: str = "load") -> Path:
+    """Store an ad-hoc run as ``results/<study>/<run_id>/`` (meta.json + Parquet per frame, atomic).
+    No study.json is written, so ``compare`` never mistakes ad-hoc runs for a study."""
+    from dataclasses import asdict
 
+    from analysis.experiment import git_commit, machine
+    from analysis.results import RunMeta, save_run
 
-def read_history(path) -> pd.DataFrame:
-    """Per second and endpoint (``name == "Aggregated"`` for all): timestamp (UTC), users, rps, percentiles."""
-    df = _columns(_read_csv(path))
-    if df.empty:
-        return df
-    df.insert(0, "timestamp", pd.to_datetime(df.pop("Timestamp"), unit="s", utc=True))
-    return df.assign(type=df["type"].fillna(""))
-
-
-def read_failures(path) -> pd.DataFrame:
-    """One row per distinct error: method, name, error, occurrences."""
-    df = _columns(_read_csv(path))
-    return df if len(df.columns) else pd.DataFrame(columns=["method", "name", "error", "occurrences"])
-
-
-def read_requests(path) -> pd.DataFrame:
-    """The per-request log written by loadtests/common.py (empty if the locustfile does not import it)."""
-    df = _read_csv(path, keep_default_na=False)
-    if df.empty:
-        return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"), "type": [], "name": [],
-                             "response_time_ms": pd.Series(dtype=float), "success": pd.Series(dtype=bool)})
-    return df.assign(timestamp=pd.to_datetime(df["timestamp"], unit="s", utc=True),
-                     success=df["success"].astype(bool))
+    meta = RunMeta(result.run_id, study, result.workload.path.stem, "adhoc", 0, stack=Settings.from_env().stack,
+                   machine=machine(), git_commit=git_commit(), start=result.started.isoformat(),
+                   end=result.ended.isoformat(), workload=asdict(result.workload), untrusted=result.untrusted,
+                   untrusted_reason=result.untrusted_reason or None)
+    return save_run(Path(results_dir) / study, meta, result.frames())

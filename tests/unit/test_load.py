@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from analysis.collect.locust import read_failures, read_history, read_requests, read_stats
 from analysis.load import (LOADTESTS, LoadResult, SaturationRule, Workload, judge_saturation, locust_command,
-                           read_failures, read_history, read_requests, read_stats)
+                           parse_duration)
 
 
 def _module(name: str):
@@ -128,3 +129,9 @@ def test_zipf_makes_the_first_ranks_the_most_popular():
     assert counts[0] > counts[1] > counts[9] and counts[0] / 20_000 == pytest.approx(p_first, abs=0.015)
     uniform = Counter(popularity.Zipf(4, 0.0, __import__("random").Random(1)).rank() for _ in range(8_000))
     assert max(uniform.values()) / min(uniform.values()) < 1.15
+
+
+def test_durations_read_like_locusts():
+    assert [parse_duration(t) for t in ("30s", "2m", "1h30m", "45", "1m30s")] == [30, 120, 5400, 45, 90]
+    with pytest.raises(ValueError, match="like 30s"):
+        parse_duration("soon")
