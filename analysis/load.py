@@ -24,12 +24,13 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from analysis.collect.locust import read_failures, read_history, read_requests, read_stats
+from analysis.collect.locust import read_failures, read_history, read_profile, read_requests, read_stats
 from analysis.settings import REPO, Settings
 
 LOADTESTS = REPO / "loadtests"
 REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"  # both read by loadtests/common.py
 FINAL_STATS_ENV = "LAB_FINAL_STATS"
+PROFILE_FILE_ENV = "LAB_PROFILE_FILE"  # read by loadtests/shapes.py
 CPU_WARNING = "CPU usage above"  # what Locust logs when it saturates a core
 
 
@@ -74,6 +75,7 @@ class LoadResult:
     failures: pd.DataFrame
     requests: pd.DataFrame  # one row per request: timestamp, type, name, response_time_ms, success
     generator_cpu: pd.DataFrame  # timestamp, cpu_percent of the Locust process
+    stages: pd.DataFrame  # the load profile: start, end (UTC), users, spawn_rate, fault (label of a fault window)
     untrusted: bool
     untrusted_reason: str
     interrupted: bool
@@ -101,7 +103,7 @@ class LoadResult:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {"stats": self.stats, "history": self.history, "failures": self.failures,
-                "requests": self.requests, "generator_cpu": self.generator_cpu}
+                "requests": self.requests, "generator_cpu": self.generator_cpu, "stages": self.stages}
 
 
 def locust_command(w: Workload, prefix: Path) -> list[str]:
@@ -129,6 +131,7 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     run_dir.mkdir(parents=True, exist_ok=True)
     prefix = run_dir / "locust"
     env = {**os.environ, REQUESTS_FILE_ENV: str(run_dir / "requests.csv"), FINAL_STATS_ENV: str(run_dir / "final"),
+           PROFILE_FILE_ENV: str(run_dir / "profile.json"),
            "PYTHONUNBUFFERED": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(LOADTESTS), str(REPO), os.environ.get("PYTHONPATH")]))}
     with open(run_dir / "locust.out", "wb") as out:
@@ -155,7 +158,7 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     final = run_dir / "final" if (run_dir / "final_stats.csv").exists() else prefix  # exact if common.py ran
     return LoadResult(run_id, workload, started, ended, read_stats(f"{final}_stats.csv"),
                       read_history(f"{prefix}_stats_history.csv"), read_failures(f"{final}_failures.csv"),
-                      read_requests(run_dir / "requests.csv"), generator_cpu, untrusted, reason, interrupted,
+                      read_requests(run_dir / "requests.csv"), generator_cpu, read_profile(run_dir / "profile.json"), untrusted, reason, interrupted,
                       proc.returncode, run_dir)
 
 

@@ -3,10 +3,15 @@
 Import ``LabShape`` into a locustfile. It reads ``-u``, ``-r`` and ``-t`` like a plain run
 (``use_common_options``), so a constant run behaves as without a shape, and the other
 shapes take their parameters from the options below (or ``LOCUST_*`` variables).
+The profile, with each stage's start and end as Unix times, goes to ``$LAB_PROFILE_FILE``
+so the lab can label its data with load levels and fault windows.
 """
 from __future__ import annotations
 
+import json
 import logging
+import os
+import time
 
 from locust import LoadTestShape, events
 
@@ -44,6 +49,11 @@ class LabShape(LoadTestShape):
                                spike_at_s=o.spike_at or duration / 3, spike_s=o.spike_seconds,
                                schedule=o.schedule)
         logging.info("load profile %s: %s", o.shape, profile)
+        if os.environ.get("LAB_PROFILE_FILE"):
+            t0 = time.time() - self.get_run_time()
+            windows = [{**w, "start": t0 + w["start_s"], "end": t0 + w["end_s"]} for w in stages.windows(profile)]
+            with open(os.environ["LAB_PROFILE_FILE"], "w") as f:
+                json.dump({"shape": o.shape, "stages": windows}, f, default=str)
         return profile
 
     def tick(self):

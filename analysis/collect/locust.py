@@ -2,7 +2,9 @@
 log of loadtests/common.py. Column names become snake_case (``95%`` → ``p95_ms``)."""
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pandas as pd
 
@@ -58,3 +60,16 @@ def read_requests(path) -> pd.DataFrame:
                              "response_time_ms": pd.Series(dtype=float), "success": pd.Series(dtype=bool)})
     return df.assign(timestamp=pd.to_datetime(df["timestamp"], unit="s", utc=True),
                      success=df["success"].astype(bool))
+
+
+def read_profile(path) -> pd.DataFrame:
+    """The stages loadtests/shapes.py played: start, end (UTC), users, spawn_rate, fault (missing outside
+    fault windows). Empty when the locustfile has no LabShape."""
+    columns = ["start", "end", "users", "spawn_rate", "fault"]
+    try:
+        stages = json.loads(Path(path).read_text())["stages"]
+    except FileNotFoundError:
+        return pd.DataFrame(columns=columns)
+    df = pd.DataFrame(stages, columns=columns)
+    return df.assign(start=pd.to_datetime(df["start"], unit="s", utc=True),
+                     end=pd.to_datetime(df["end"], unit="s", utc=True))

@@ -143,6 +143,34 @@ def test_sigint_to_the_runner_stops_locust_and_keeps_what_was_measured(nginx, lo
     assert leftovers == []
 
 
+def test_a_scheduled_profile_plays_its_stages_and_labels_the_fault_window(nginx, locustfile, tmp_path):
+    plan = json.dumps([{"duration_s": 4, "users": 2, "spawn_rate": 10},
+                       {"duration_s": 4, "users": 6, "spawn_rate": 10, "fault": "redis-down"}])
+    lf = locustfile(STEADY + "\nfrom shapes import LabShape  # noqa: F401,E402\n")
+    r = run(Workload(lf, nginx, users=1, spawn_rate=1, duration_s=30, shape="schedule", options={"schedule": plan}),
+            run_dir=tmp_path / "run", progress=False)
+    assert r.stages["fault"].fillna("").tolist() == ["", "redis-down"] and r.stages["users"].tolist() == [2, 6]
+    fault = r.stages.iloc[1]
+    assert (fault["end"] - fault["start"]).total_seconds() == pytest.approx(4)
+    agg = r.history[r.history["name"] == "Aggregated"]
+    before, during = (agg[agg["timestamp"] < fault["start"]], agg[agg["timestamp"] > fault["start"] + timedelta(seconds=1)])
+    assert before["users"].max() == 2 and during["users"].max() == 6
+    assert r.ended - r.started < timedelta(seconds=25)  # the schedule, not -t 30s, ended the run
+
+
+def test_the_cli_prints_the_json_summary_and_stores_the_run(nginx, locustfile, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "analysis", "load", locustfile(STEADY), "--host", nginx, "--users", "2",
+                          "--duration", "3s", "--json"], cwd=REPO, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "LAB_RESULTS_DIR": str(tmp_path / "results"),
+                              "LAB_RUN_DIR": str(tmp_path / "run")})
+    assert out.returncode == 0, out.stderr
+    summary = json.loads(out.stdout)
+    assert set(summary) == {"run_id", "requests", "failures", "rps", "p50_ms", "p95_ms", "p99_ms", "untrusted"}
+    stored = tmp_path / "results" / "load" / summary["run_id"]
+    assert {"meta.json", "requests.parquet", "stats.parquet", "history.parquet"} <= {p.name for p in stored.iterdir()}
+    assert json.loads((stored / "meta.json").read_text())["workload"]["users"] == 2
+
+
 PG_APP = """
 import os, psycopg
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer

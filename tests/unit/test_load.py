@@ -73,7 +73,7 @@ def test_summary_pools_the_per_request_log():
                         "success": [i % 10 != 0 for i in range(101)]})
     empty = pd.DataFrame()
     result = LoadResult("r1", Workload("api", "http://x"), t0, t0 + timedelta(seconds=30), empty, empty, empty, req,
-                        empty, False, "", False, 0, Path("."))
+                        empty, empty, False, "", False, 0, Path("."))
     s = result.summary()
     assert (s["requests"], s["failures"], s["rps"], s["p50_ms"], s["p99_ms"]) == (101, 11, 10.1, 50.0, 99.0)
 
