@@ -118,10 +118,10 @@ def _static_services() -> list[Service]:
         # AI / automation
         Service("ollama", "ai", Health("http", "/api/version"), image="ollama/ollama:0.5.4",
                 why_not_local=_NOT_LOCAL + " (and its models need a download)"),
-        Service("n8n", "ai", Health("http", "/healthz"), depends_on=("postgres",), image="n8nio/n8n:1.73.1",
-                why_not_local=_NOT_LOCAL),
-        Service("n8n-loader", "ai", Health("process"), depends_on=("n8n",), image="n8nio/n8n:1.73.1",
-                why_not_local="one-shot job importing n8n workflows; needs n8n"),
+        Service("n8n", "ai", Health("http", "/healthz"), depends_on=("postgres", "n8n-loader"),
+                image="n8nio/n8n:1.73.1", why_not_local=_NOT_LOCAL),
+        Service("n8n-loader", "ai", Health("process"), depends_on=("postgres",), image="n8nio/n8n:1.73.1",
+                why_not_local="one-shot job importing n8n's workflows before n8n starts; needs n8n's image"),
         # remediation (pattern P3)
         Service("remediator", "ai", Health("http", "/health"), port="remediator", metrics_path="/metrics",
                 depends_on=("redis",), command="{python} -m stack.remediator",

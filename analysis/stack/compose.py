@@ -84,7 +84,10 @@ def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
         name = compose_name(s.name)
         if s.metrics_path and name not in NOT_IN_COMPOSE and name not in seen:
             seen.add(name)
-            jobs.append({"name": name, "path": s.metrics_path, "targets": [f"{name}:{CONTAINER_PORTS[name]}"]})
+            job = {"name": name, "path": s.metrics_path, "targets": [f"{name}:{CONTAINER_PORTS[name]}"]}
+            if name == "truthsync":  # scaled replicas: scrape each one, not whichever DNS answers first
+                job["dns_port"] = CONTAINER_PORTS[name]
+            jobs.append(job)
     jobs += [{"name": n, "path": "/metrics", "targets": [f"{n}:{CONTAINER_PORTS[n]}"]} for n in EXTRA_SCRAPES]
     return {
         "stack": "compose", "svc": svc, "run": "/run/sentinel", "logs": "/var/log/sentinel",

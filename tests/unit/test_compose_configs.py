@@ -70,10 +70,21 @@ def test_promtool_accepts_the_compose_prometheus_config_and_rules(rendered, tmp_
 
 def test_prometheus_scrapes_every_metrics_endpoint_by_compose_hostname(rendered):
     config = yaml.safe_load((rendered / "prometheus/prometheus.yml").read_text())
-    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
-    assert {"api:8000", "truthsync:8000", "loki:3100", "alloy:12345", "grafana:3000",
+    targets = {t for job in config["scrape_configs"] for sc in job.get("static_configs", []) for t in sc["targets"]}
+    assert {"api:8000", "loki:3100", "alloy:12345", "grafana:3000",
             "redis-exporter:9121", "nginx-exporter:9113"} <= targets
     assert not any(t.startswith("127.0.0.1") for t in targets)
+    # TruthSync replicas share one name: every replica is found by DNS, not just the first answer
+    truthsync = next(job for job in config["scrape_configs"] if job["job_name"] == "truthsync")
+    assert truthsync["dns_sd_configs"] == [{"names": ["truthsync"], "type": "A", "port": 8000,
+                                             "refresh_interval": "15s"}]
+
+
+def test_compose_alerts_reach_n8n_as_well_as_the_remediator(rendered):
+    config = yaml.safe_load((rendered / "alertmanager/alertmanager.yml").read_text())
+    assert config["route"]["routes"] == [{"receiver": "n8n", "continue": True}]
+    urls = {r["name"]: r["webhook_configs"][0]["url"] for r in config["receivers"]}
+    assert urls == {"remediator": "http://remediator:8000/alerts", "n8n": "http://n8n:5678/webhook/sentinel-alerts"}
 
 
 def test_amtool_accepts_the_compose_alertmanager_config(rendered):
