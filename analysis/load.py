@@ -130,13 +130,10 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     run_dir = run_dir or Settings.from_env().run_dir / "load" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     prefix = run_dir / "locust"
-    env = {**os.environ, REQUESTS_FILE_ENV: str(run_dir / "requests.csv"), FINAL_STATS_ENV: str(run_dir / "final"),
-           PROFILE_FILE_ENV: str(run_dir / "profile.json"),
-           "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(LOADTESTS), str(REPO), os.environ.get("PYTHONPATH")]))}
     with open(run_dir / "locust.out", "wb") as out:
-        proc = subprocess.Popen(locust_command(workload, prefix), env=env, cwd=run_dir, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, preexec_fn=_own_session)
+        proc = subprocess.Popen(locust_command(workload, prefix), env=_environment(run_dir), cwd=run_dir,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                preexec_fn=_own_session)
     (run_dir / "locust.pid").write_text(str(proc.pid))
     cpu, interrupted = [], False
     try:
@@ -156,10 +153,18 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     load_on = generator_cpu["timestamp"] <= started + timedelta(seconds=workload.duration_s + 1)
     untrusted, reason = judge_saturation(generator_cpu[load_on], log, saturation)
     final = run_dir / "final" if (run_dir / "final_stats.csv").exists() else prefix  # exact if common.py ran
-    return LoadResult(run_id, workload, started, ended, read_stats(f"{final}_stats.csv"),
-                      read_history(f"{prefix}_stats_history.csv"), read_failures(f"{final}_failures.csv"),
-                      read_requests(run_dir / "requests.csv"), generator_cpu, read_profile(run_dir / "profile.json"), untrusted, reason, interrupted,
-                      proc.returncode, run_dir)
+    return LoadResult(run_id, workload, started, ended, stats=read_stats(f"{final}_stats.csv"),
+                      history=read_history(f"{prefix}_stats_history.csv"),
+                      failures=read_failures(f"{final}_failures.csv"), requests=read_requests(run_dir / "requests.csv"),
+                      generator_cpu=generator_cpu, stages=read_profile(run_dir / "profile.json"), untrusted=untrusted,
+                      untrusted_reason=reason, interrupted=interrupted, exit_code=proc.returncode, run_dir=run_dir)
+
+
+def _environment(run_dir: Path) -> dict[str, str]:
+    """Where loadtests/common.py and shapes.py write their files; loadtests/ and the repo importable."""
+    return {**os.environ, REQUESTS_FILE_ENV: str(run_dir / "requests.csv"), FINAL_STATS_ENV: str(run_dir / "final"),
+            PROFILE_FILE_ENV: str(run_dir / "profile.json"), "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(LOADTESTS), str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
 def _own_session() -> None:

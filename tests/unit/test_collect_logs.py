@@ -6,7 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from analysis.collect.logs import LINE_COLUMNS, LogFiles, LogQuery, counts
+from analysis.collect.logs import LINE_COLUMNS, LogFiles, LogQuery, counts, log_source
+from analysis.collect.loki import Loki
+from analysis.settings import Settings
 
 
 def _write(path, records, junk=()):
@@ -58,3 +60,9 @@ def test_a_missing_log_directory_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="sentinel-lab up"):
         LogFiles(tmp_path / "nope").lines()
     assert counts(LogFiles(tmp_path).lines()).empty
+
+
+def test_the_stack_kind_picks_the_log_source(tmp_path):
+    local = log_source(Settings(run_dir=tmp_path))
+    assert isinstance(local, LogFiles) and local.log_dir == tmp_path / "logs"
+    assert isinstance(log_source(Settings(stack="compose")), Loki)
