@@ -34,6 +34,12 @@ QUERIES: dict[str, str] = {
     "nginx_request_rate": 'sum(rate(nginx_http_requests_total[{window}]))',
     "node_cpu_busy": '1 - avg(rate(node_cpu_seconds_total{{mode="idle"}}[{window}]))',
     "process_cpu_rate": 'sum by (service) (rate(process_cpu_seconds_total{{service="{service}"}}[{window}]))',
+    "truthsync_request_rate":
+        'sum by (endpoint, status) (rate(truthsync_requests_total{{endpoint=~"/verify.*"}}[{window}]))',
+    "truthsync_hit_ratio": '1 - sum(rate(truthsync_claims_total{{cache="miss"}}[{window}])) '
+                           '/ sum(rate(truthsync_claims_total[{window}]))',
+    "truthsync_latency_p95_s": 'histogram_quantile(0.95, sum by (le) '
+                               '(rate(truthsync_request_duration_seconds_bucket{{endpoint="/verify"}}[{window}])))',
     "up": 'up',
 }
 

@@ -212,26 +212,44 @@ def test_the_statements_delta_holds_what_the_run_caused_and_nothing_from_before(
     assert not calls.index.str.contains("before_the_run").any()
 
 
-def test_prometheus_counts_the_api_requests_locust_sent_within_ten_percent(request, tmp_path):
+def _stack_or_skip(request, service: str):
     try:
         stack = request.getfixturevalue("lab_stack")
     except pytest.FixtureLookupError:
-        pytest.skip("needs the lab_stack fixture (tests/integration/conftest.py) with the API and Prometheus")
-    from analysis.collect.prometheus import Prometheus
-    settings = stack.settings
+        pytest.skip("needs the lab_stack fixture (tests/integration/conftest.py)")
     try:
-        requests.get(settings.url("api") + "/health", timeout=2).raise_for_status()
+        requests.get(stack.settings.url(service) + "/health", timeout=2).raise_for_status()
     except requests.RequestException:
-        pytest.skip("the local stack runs no healthy API yet (catalogue: enabled=False until it lands)")
-    prom = Prometheus(settings.url("prometheus"))
-    series = 'sum(http_requests_total{service="api", handler!~"/metrics|/health"})'
-    scrape = timedelta(seconds=2 * settings.scrape_interval_s + 1)
-    time.sleep(scrape.total_seconds())
+        pytest.skip(f"the local stack runs no healthy {service} yet (catalogue: enabled=False until it lands)")
+    return stack.settings
+
+
+def _counts_agree(settings, series: str, workload: Workload, run_dir: Path) -> tuple[float, int]:
+    """(what Prometheus counted, what Locust sent) over one run, with a scrape's margin either side."""
+    from analysis.collect.prometheus import Prometheus
+
+    prom, margin = Prometheus(settings.url("prometheus")), 2 * settings.scrape_interval_s + 1
+    time.sleep(margin)
     start = datetime.now(timezone.utc)
-    r = run(Workload("api", settings.url("nginx"), users=10, spawn_rate=10, duration_s=10), run_dir=tmp_path / "run",
-            progress=False)
-    time.sleep(scrape.total_seconds())
-    counted = prom.increase(series, start, datetime.now(timezone.utc))
-    sent = len(r.requests)
-    assert sent > 0
-    assert abs(counted - sent) <= 0.10 * sent, f"Prometheus counted {counted}, Locust sent {sent}"
+    r = run(workload, run_dir=run_dir, progress=False)
+    time.sleep(margin)
+    return prom.increase(series, start, datetime.now(timezone.utc)), len(r.requests)
+
+
+def test_prometheus_counts_the_api_requests_locust_sent_within_ten_percent(request, tmp_path):
+    settings = _stack_or_skip(request, "api")
+    counted, sent = _counts_agree(settings, 'sum(http_requests_total{service="api", handler!~"/metrics|/health"})',
+                                  Workload("api", settings.url("nginx"), users=10, spawn_rate=10, duration_s=10),
+                                  tmp_path / "run")
+    assert sent > 0 and abs(counted - sent) <= 0.10 * sent, f"Prometheus counted {counted}, Locust sent {sent}"
+
+
+def test_prometheus_counts_the_truthsync_requests_locust_sent_within_ten_percent(request, tmp_path):
+    settings = _stack_or_skip(request, "truthsync-1")
+    subprocess.run([sys.executable, "-m", "truthsync.dataset", "--size", "1k", "--out", str(tmp_path / "ds")],
+                   cwd=REPO, check=True, capture_output=True)
+    workload = Workload("truthsync", settings.url("nginx") + "/truthsync", users=5, spawn_rate=5, duration_s=10,
+                        options={"dataset": tmp_path / "ds"})
+    counted, sent = _counts_agree(settings, 'sum(truthsync_requests_total{endpoint=~"/verify.*"})', workload,
+                                  tmp_path / "run")
+    assert sent > 0 and abs(counted - sent) <= 0.10 * sent, f"Prometheus counted {counted}, Locust sent {sent}"
