@@ -5,7 +5,7 @@ import sys
 
 import uvicorn
 
-from truthsync import logs
+from stack import jsonlog
 from truthsync.app import create_app
 from truthsync.config import Config, ConfigError
 
@@ -16,7 +16,7 @@ def main() -> int:
     except ConfigError as exc:
         print(f"truthsync: {exc}", file=sys.stderr)
         return 2
-    logs.configure(config.log_file, config.service_name)
+    jsonlog.configure(config.log_file, config.service_name)
     uvicorn.run(create_app(config), host=config.host, port=config.port, loop="uvloop", http="httptools",
                 access_log=False, log_config=None, server_header=False, timeout_graceful_shutdown=5)
     return 0
