@@ -2,18 +2,34 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from analysis.settings import Settings
+from analysis.settings import PORT_OFFSETS, Settings
+from analysis.stack.health import port_in_use
 from analysis.stack.local import LocalStack
 
+
+
+def _free_port_base() -> int:
+    """A base in 30000–59000 whose lab ports are all free, so parallel test sessions never collide."""
+    rng = random.Random(os.getpid())
+    for base in rng.sample(range(30000, 60000, 1000), 30):
+        probe = Settings(port_base=base, truthsync_instances=4)
+        ports = [probe.port(name) for name in PORT_OFFSETS if name != "truthsync"]
+        ports += [probe.port(f"truthsync-{i}") for i in range(1, 5)]
+        if not any(port_in_use("127.0.0.1", p) or port_in_use("127.0.0.1", p + 500) for p in ports):
+            return base
+    raise RuntimeError("no free port range for the test stack; set LAB_TEST_PORT_BASE")
+
+
 #: the test session's stack lives apart from a user's `make up` (ports 25xxx, .lab/run) and from
-#: other test sessions on the same machine (a range per process id).
-TEST_PORT_BASE = int(os.environ.get("LAB_TEST_PORT_BASE", 30000 + (os.getpid() % 30) * 1000))
+#: other test sessions on the same machine.
+TEST_PORT_BASE = int(os.environ.get("LAB_TEST_PORT_BASE") or _free_port_base())
 
 
 def stack_settings(tmp_root, port_base: int = TEST_PORT_BASE, **kw) -> Settings:
