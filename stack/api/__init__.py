@@ -1,0 +1,1 @@
+"""The Sentinel API: the multi-tenant FastAPI backend the lab measures, with every pattern toggle."""

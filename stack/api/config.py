@@ -1,0 +1,83 @@
+"""The API's settings, read once from the environment at start (toggle names are the lab's interface)."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+
+
+class ConfigError(ValueError):
+    """A setting has a value the API cannot run with."""
+
+
+def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def _number(env: dict[str, str], name: str, default: float, kind=float):
+    raw = env.get(name, str(default))
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} must be a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be positive")
+    return value
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    database_url: str
+    redis_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    service_name: str = "api"
+    log_file: str | None = None
+    cache: str = "off"  # SENTINEL_CACHE
+    cache_ttl_s: float = 30.0  # SENTINEL_CACHE_TTL_S
+    ratelimit: str = "off"  # SENTINEL_RATELIMIT
+    ratelimit_per_min: int = 600  # SENTINEL_RATELIMIT_PER_MIN
+    sessions: str = "jwt"  # SENTINEL_SESSIONS
+    session_ttl_s: int = 3600  # SENTINEL_SESSION_TTL_S
+    notify: str = "poll"  # SENTINEL_NOTIFY
+    jwt_secret: str = field(default="", repr=False)  # SENTINEL_JWT_SECRET
+    jwt_secret_generated: bool = False
+    admin_token: str | None = field(default=None, repr=False)  # SENTINEL_ADMIN_TOKEN
+    db_pool_size: int = 10  # SENTINEL_DB_POOL_SIZE
+    max_body_bytes: int = 64 * 1024
+
+    @property
+    def cache_on(self) -> bool:
+        return self.cache == "on"
+
+    @property
+    def ratelimit_on(self) -> bool:
+        return self.ratelimit == "on"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "ApiConfig":
+        env = dict(os.environ if env is None else env)
+        missing = [n for n in ("DATABASE_URL", "REDIS_URL") if not env.get(n) and n.lower() not in overrides]
+        if missing:
+            raise ConfigError(f"set {' and '.join(missing)} (postgresql://… and redis://…) before starting the API")
+        secret = env.get("SENTINEL_JWT_SECRET", "")
+        values = dict(
+            database_url=env.get("DATABASE_URL", ""), redis_url=env.get("REDIS_URL", ""),
+            host=env.get("HOST", "127.0.0.1"), port=int(env.get("PORT", "8000")),
+            service_name=env.get("SERVICE_NAME", "api"), log_file=env.get("LOG_FILE") or None,
+            cache=_choice(env, "SENTINEL_CACHE", "off", ("off", "on")),
+            cache_ttl_s=_number(env, "SENTINEL_CACHE_TTL_S", 30.0),
+            ratelimit=_choice(env, "SENTINEL_RATELIMIT", "off", ("off", "on")),
+            ratelimit_per_min=int(_number(env, "SENTINEL_RATELIMIT_PER_MIN", 600, float)),
+            sessions=_choice(env, "SENTINEL_SESSIONS", "jwt", ("jwt", "redis")),
+            session_ttl_s=int(_number(env, "SENTINEL_SESSION_TTL_S", 3600, float)),
+            notify=_choice(env, "SENTINEL_NOTIFY", "poll", ("poll", "pubsub")),
+            jwt_secret=secret or secrets.token_urlsafe(32), jwt_secret_generated=not secret,
+            admin_token=env.get("SENTINEL_ADMIN_TOKEN") or None,
+            db_pool_size=int(_number(env, "SENTINEL_DB_POOL_SIZE", 10, float)),
+        )
+        values.update(overrides)
+        return cls(**values)

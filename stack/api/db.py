@@ -1,0 +1,42 @@
+"""Postgres access: one async pool whose cursors count every statement they execute."""
+from __future__ import annotations
+
+from importlib.resources import files
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from stack.api.metrics import DB_QUERIES
+
+SCHEMA_SQL = files("stack.api").joinpath("schema.sql").read_text()
+
+
+class CountingCursor(psycopg.AsyncCursor):
+    """Counts each execute in ``sentinel_db_queries_total`` (the lab's statements-per-request)."""
+
+    async def execute(self, query, params=None, **kwargs):
+        DB_QUERIES.inc()
+        return await super().execute(query, params, **kwargs)
+
+    async def executemany(self, query, params_seq, **kwargs):
+        params_seq = list(params_seq)
+        DB_QUERIES.inc(len(params_seq))
+        return await super().executemany(query, params_seq, **kwargs)
+
+
+def make_pool(dsn: str, size: int) -> AsyncConnectionPool:
+    """An unopened pool; open it in the app's lifespan (``await pool.open()``)."""
+    return AsyncConnectionPool(dsn, min_size=min(2, size), max_size=size, open=False, timeout=10,
+                               kwargs={"cursor_factory": CountingCursor, "row_factory": dict_row,
+                                       "autocommit": True})
+
+
+def apply_schema(dsn: str) -> None:
+    """Create the tables and indexes if they are missing (safe to run any number of times)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(734001)")
+        try:
+            conn.execute(SCHEMA_SQL)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(734001)")
