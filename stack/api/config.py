@@ -43,6 +43,7 @@ class ApiConfig:
     sessions: str = "jwt"  # SENTINEL_SESSIONS
     session_ttl_s: int = 3600  # SENTINEL_SESSION_TTL_S
     notify: str = "poll"  # SENTINEL_NOTIFY
+    notify_poll_s: float = 1.0  # SENTINEL_NOTIFY_POLL_S: how often a poll-mode stream looks for new incidents
     jwt_secret: str = field(default="", repr=False)  # SENTINEL_JWT_SECRET
     jwt_secret_generated: bool = False
     admin_token: str | None = field(default=None, repr=False)  # SENTINEL_ADMIN_TOKEN
@@ -75,6 +76,7 @@ class ApiConfig:
             sessions=_choice(env, "SENTINEL_SESSIONS", "jwt", ("jwt", "redis")),
             session_ttl_s=int(_number(env, "SENTINEL_SESSION_TTL_S", 3600, float)),
             notify=_choice(env, "SENTINEL_NOTIFY", "poll", ("poll", "pubsub")),
+            notify_poll_s=_number(env, "SENTINEL_NOTIFY_POLL_S", 1.0),
             jwt_secret=secret or secrets.token_urlsafe(32), jwt_secret_generated=not secret,
             admin_token=env.get("SENTINEL_ADMIN_TOKEN") or None,
             db_pool_size=int(_number(env, "SENTINEL_DB_POOL_SIZE", 10, float)),

@@ -4,32 +4,28 @@ from __future__ import annotations
 from importlib.resources import files
 
 import psycopg
+from prometheus_client import Counter
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-
-from stack.api.metrics import DB_QUERIES
 
 SCHEMA_SQL = files("stack.api").joinpath("schema.sql").read_text()
 
 
 class CountingCursor(psycopg.AsyncCursor):
-    """Counts each execute in ``sentinel_db_queries_total`` (the lab's statements-per-request)."""
+    """Counts each execute in ``counter`` (``sentinel_db_queries_total``, the lab's statements per request)."""
+
+    counter: Counter
 
     async def execute(self, query, params=None, **kwargs):
-        DB_QUERIES.inc()
+        self.counter.inc()
         return await super().execute(query, params, **kwargs)
 
-    async def executemany(self, query, params_seq, **kwargs):
-        params_seq = list(params_seq)
-        DB_QUERIES.inc(len(params_seq))
-        return await super().executemany(query, params_seq, **kwargs)
 
-
-def make_pool(dsn: str, size: int) -> AsyncConnectionPool:
+def make_pool(dsn: str, size: int, counter: Counter) -> AsyncConnectionPool:
     """An unopened pool; open it in the app's lifespan (``await pool.open()``)."""
+    cursor = type("CountingCursor", (CountingCursor,), {"counter": counter})
     return AsyncConnectionPool(dsn, min_size=min(2, size), max_size=size, open=False, timeout=10,
-                               kwargs={"cursor_factory": CountingCursor, "row_factory": dict_row,
-                                       "autocommit": True})
+                               kwargs={"cursor_factory": cursor, "row_factory": dict_row, "autocommit": True})
 
 
 def apply_schema(dsn: str) -> None:

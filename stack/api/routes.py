@@ -1,0 +1,201 @@
+"""The /api/v1 endpoints: auth, dashboard, incidents, notifications (stream and poll)."""
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+import orjson
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from stack import jsonlog
+from stack.api import codec, queries
+from stack.api.passwords import verify_password
+from stack.api.sessions import Principal, SessionError, SessionsUnavailable
+
+Severity = Literal["critical", "high", "medium", "low"]
+Status = Literal["open", "acknowledged", "resolved"]
+
+
+class Login(BaseModel):
+    username: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class NewIncident(BaseModel):
+    title: str = Field(min_length=1, max_length=200)
+    severity: Severity
+    service: str = Field(min_length=1, max_length=64)
+    body: str = Field("", max_length=10_000)
+
+
+class IncidentChange(BaseModel):
+    status: Status | None = None
+    severity: Severity | None = None
+    title: str | None = Field(None, min_length=1, max_length=200)
+    body: str | None = Field(None, max_length=10_000)
+
+
+def json(data, status: int = 200) -> Response:
+    return Response(orjson.dumps(data, default=codec.response_default), status_code=status,
+                    media_type="application/json")
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "send Authorization: Bearer <access_token> from POST /api/v1/auth/login",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return token
+
+
+async def principal(request: Request) -> Principal:
+    """The logged-in user; 401 for a bad, expired or ended session; 429 past the rate limit."""
+    app = request.app.state.sentinel
+    try:
+        who = await app.sessions.resolve(_bearer(request))
+    except SessionError as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    except SessionsUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    jsonlog.tenant.set(who.tenant_id)
+    if app.ratelimiter is not None:
+        route = request.scope.get("route")
+        decision = await app.ratelimiter.check(who.user_id, f"{request.method}:{getattr(route, 'path', '?')}")
+        if not decision.admitted:
+            raise HTTPException(429, f"rate limit of {app.ratelimiter.per_minute} requests a minute on this "
+                                     f"endpoint reached; retry in {decision.retry_after_s}s",
+                                headers={"Retry-After": str(decision.retry_after_s)})
+    return who
+
+
+router = APIRouter(prefix="/api/v1")
+
+
+@router.post("/auth/login", tags=["auth"], summary="Log in; returns a bearer token")
+async def login(body: Login, request: Request):
+    app = request.app.state.sentinel
+    user = await queries.find_user(app.pool, body.username)
+    if user is None or not verify_password(body.password, user["password_hash"]):
+        raise HTTPException(401, "unknown username or wrong password")
+    try:
+        token = await app.sessions.create(user["id"], user["tenant_id"])
+    except SessionsUnavailable as exc:
+        raise HTTPException(503, str(exc)) from None
+    return {"access_token": token, "token_type": "bearer", "expires_in": app.config.session_ttl_s,
+            "tenant_id": user["tenant_id"], "user_id": user["id"]}
+
+
+@router.post("/auth/logout", tags=["auth"], summary="End the session (the token stops working)")
+async def logout(request: Request, who: Principal = Depends(principal)):
+    await request.app.state.sentinel.sessions.end(who)
+    return {"logged_out": True}
+
+
+@router.get("/dashboard/{tenant_id}", tags=["dashboard"],
+            summary="Counts by status and severity, MTTR and top services over 24 h and 7 d")
+async def dashboard(tenant_id: int, request: Request, response: Response, who: Principal = Depends(principal)):
+    app = request.app.state.sentinel
+    if not await queries.tenant_exists(app.pool, tenant_id):
+        raise HTTPException(404, f"no tenant {tenant_id}")
+    if tenant_id != who.tenant_id:
+        raise HTTPException(403, f"you belong to tenant {who.tenant_id}, not {tenant_id}")
+    if app.cache is None:
+        data, source = await queries.dashboard(app.pool, tenant_id), "off"
+    else:
+        data, source = await app.cache.get(tenant_id, lambda: queries.dashboard(app.pool, tenant_id))
+    reply = json(data)
+    reply.headers["x-cache"] = source
+    return reply
+
+
+@router.get("/incidents", tags=["incidents"], summary="The tenant's incidents, newest first, paginated")
+async def list_incidents(request: Request, who: Principal = Depends(principal), status: Status | None = None,
+                         severity: Severity | None = None, service: str | None = Query(None, max_length=64),
+                         page: int = Query(1, ge=1, le=10_000), page_size: int = Query(50, ge=1, le=200)):
+    return json(await queries.list_incidents(request.app.state.sentinel.pool, who.tenant_id, status=status,
+                                             severity=severity, service=service, page=page, page_size=page_size))
+
+
+@router.get("/incidents/{incident_id}", tags=["incidents"], summary="One incident of your tenant")
+async def get_incident(incident_id: int, request: Request, who: Principal = Depends(principal)):
+    row = await queries.get_incident(request.app.state.sentinel.pool, who.tenant_id, incident_id)
+    if row is None:
+        raise HTTPException(404, f"no incident {incident_id} in tenant {who.tenant_id}")
+    return json(row)
+
+
+@router.post("/incidents", tags=["incidents"], status_code=201, summary="Open an incident")
+async def create_incident(body: NewIncident, request: Request, who: Principal = Depends(principal)):
+    app = request.app.state.sentinel
+    row = await queries.create_incident(app.pool, who.tenant_id, who.user_id, body.model_dump())
+    await app.after_write(who.tenant_id)
+    if app.hub is not None:
+        await app.hub.publish(row)
+    app.tasks.send("sentinel.incident_created", [row["id"], who.tenant_id])
+    return json(row, 201)
+
+
+@router.patch("/incidents/{incident_id}", tags=["incidents"], summary="Change status, severity, title or body")
+async def update_incident(incident_id: int, body: IncidentChange, request: Request,
+                          who: Principal = Depends(principal)):
+    app = request.app.state.sentinel
+    fields = body.model_dump(exclude_none=True)
+    if not fields:
+        raise HTTPException(422, "send at least one of status, severity, title, body")
+    row = await queries.update_incident(app.pool, who.tenant_id, incident_id, fields)
+    if row is None:
+        raise HTTPException(404, f"no incident {incident_id} in tenant {who.tenant_id}")
+    await app.after_write(who.tenant_id)
+    return json(row)
+
+
+@router.get("/notifications", tags=["notifications"], summary="Poll: incidents created after the cursor")
+async def poll(request: Request, who: Principal = Depends(principal), after: int | None = Query(None, ge=0)):
+    """Without ``after``: no items, just the current cursor to poll from."""
+    pool = request.app.state.sentinel.pool
+    if after is None:
+        return json({"items": [], "cursor": await queries.latest_incident_id(pool, who.tenant_id)})
+    items = await queries.incidents_since(pool, who.tenant_id, after)
+    return json({"items": items, "cursor": items[-1]["incident_id"] if items else after})
+
+
+@router.get("/notifications/stream", tags=["notifications"], response_class=StreamingResponse,
+            summary="Server-Sent Events: one `incident` event per new incident of your tenant")
+async def stream(request: Request, who: Principal = Depends(principal)):
+    app = request.app.state.sentinel
+    return StreamingResponse(_events(request, app, who.tenant_id), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _events(request: Request, app, tenant_id: int):
+    """pubsub: events pushed from Redis; poll: the server polls Postgres every second for the client."""
+    if app.hub is not None:
+        queue = app.hub.subscribe(tenant_id)
+        try:
+            await asyncio.wait_for(app.hub.ready.wait(), 2)
+        except asyncio.TimeoutError:
+            pass
+        yield b": ready\n\n"
+        try:
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(queue.get(), 15)
+                except asyncio.TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+                app.metrics.notifications_delivered.inc()
+                yield b"event: incident\ndata: " + orjson.dumps(event) + b"\n\n"
+        finally:
+            app.hub.unsubscribe(tenant_id, queue)
+        return
+    cursor = await queries.latest_incident_id(app.pool, tenant_id)
+    yield b": ready\n\n"
+    while not await request.is_disconnected():
+        await asyncio.sleep(app.config.notify_poll_s)
+        for row in await queries.incidents_since(app.pool, tenant_id, cursor):
+            cursor = row["incident_id"]
+            event = {**row, "published_at": row["created_at"].isoformat(timespec="microseconds")}
+            app.metrics.notifications_delivered.inc()
+            yield b"event: incident\ndata: " + orjson.dumps(event, default=codec.response_default) + b"\n\n"
