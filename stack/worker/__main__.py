@@ -1,0 +1,60 @@
+"""``python -m stack.worker``: the Celery worker (prefork) with /health, and /metrics when P6 is on.
+
+Order matters: PROMETHEUS_MULTIPROC_DIR must exist, empty, before prometheus_client
+is first imported, so the modules that import it are imported inside ``main``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from stack import jsonlog
+from stack.worker.config import ConfigError, WorkerConfig
+
+
+def prepare_multiproc_dir(service: str) -> Path:
+    """PROMETHEUS_MULTIPROC_DIR (given, or a fresh temp dir), emptied: last run's values must not count."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    path = Path(given) if given else Path(tempfile.mkdtemp(prefix=f"sentinel-{service}-metrics-"))
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+    return path
+
+
+def main() -> None:
+    try:
+        cfg = WorkerConfig.from_env()
+    except ConfigError as exc:
+        sys.exit(f"worker: {exc}")
+    jsonlog.configure(cfg.log_file, cfg.service_name)
+    if cfg.metrics:
+        prepare_multiproc_dir(cfg.service_name)
+    else:
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # baseline arm: no shared metric files at all
+
+    from stack.api.db import apply_schema
+    from stack.worker import server
+    from stack.worker.app import celery_app
+
+    apply_schema(cfg.database_url)
+    if cfg.metrics:
+        from stack.worker import metrics  # connects the task signal handlers
+        server.serve(cfg.host, cfg.port, metrics.registry(cfg.redis_url, cfg.queues))
+    else:
+        server.serve(cfg.host, cfg.port)
+    logging.getLogger("stack.worker").info("worker starting", extra={
+        "metrics": cfg.metrics, "concurrency": cfg.concurrency, "queues": list(cfg.queues)})
+    celery_app.conf.broker_url = celery_app.conf.result_backend = cfg.redis_url
+    celery_app.worker_main(["worker", "--pool=prefork", f"--concurrency={cfg.concurrency}",
+                            f"--queues={','.join(cfg.queues)}", f"--hostname={cfg.service_name}@%h",
+                            "--loglevel=INFO", "--without-mingle", "--without-gossip"])
+
+
+if __name__ == "__main__":
+    main()

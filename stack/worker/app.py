@@ -1,0 +1,42 @@
+"""The Celery app on the Redis broker, shared by the worker, beat and any sender.
+
+Importing it has no side effect beyond creating the app, so the API may import it
+to ``send_task``; the worker's metrics hooks are connected by ``python -m stack.worker``.
+"""
+from __future__ import annotations
+
+import os
+
+from celery import Celery, signals
+
+from stack import jsonlog
+
+REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+
+#: task names are an interface: the API sends them by name
+INCIDENT_CREATED = "sentinel.incident_created"
+HEALTH_SNAPSHOT = "sentinel.health_snapshot"
+CLEANUP = "sentinel.cleanup"
+TENANT_REPORT = "sentinel.tenant_report"
+
+celery_app = Celery("sentinel", broker=REDIS_URL, backend=REDIS_URL, include=["stack.worker.tasks"])
+celery_app.conf.update(
+    task_serializer="json", result_serializer="json", accept_content=["json"],
+    result_expires=3600,
+    # one message per child at a time: a backlog stays in the broker list, where the queue gauge sees it
+    worker_prefetch_multiplier=1,
+    worker_hijack_root_logger=False,
+    broker_connection_retry_on_startup=True,
+    enable_utc=True,
+    beat_schedule={
+        # a snapshot older than its period is worthless: let it expire rather than pile up
+        "health-snapshot": {"task": HEALTH_SNAPSHOT, "schedule": 5.0, "options": {"expires": 10}},
+        "cleanup": {"task": CLEANUP, "schedule": 60.0, "options": {"expires": 120}},
+    },
+)
+
+
+@signals.setup_logging.connect
+def _json_lines(**_) -> None:
+    """Celery's own logs (and the tasks') go to LOG_FILE as JSON lines, like every other service."""
+    jsonlog.configure(os.environ.get("LOG_FILE"), os.environ.get("SERVICE_NAME") or "worker")

@@ -1,0 +1,40 @@
+"""The worker's settings, read once from the environment at start (names are the lab's interface)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from stack.api.config import ConfigError, _choice, _number
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    database_url: str
+    redis_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    service_name: str = "worker"
+    log_file: str | None = None
+    metrics: bool = False  # SENTINEL_CELERY_METRICS=on
+    concurrency: int = 2  # SENTINEL_WORKER_CONCURRENCY
+    queues: tuple[str, ...] = ("celery",)  # SENTINEL_CELERY_QUEUES, comma-separated
+    snapshot_retention_s: int = 3600  # SENTINEL_SNAPSHOT_RETENTION_S
+    event_retention_s: int = 7 * 86400  # SENTINEL_EVENT_RETENTION_S
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "WorkerConfig":
+        env = dict(os.environ if env is None else env)
+        missing = [n for n in ("DATABASE_URL", "REDIS_URL") if not env.get(n)]
+        if missing:
+            raise ConfigError(f"set {' and '.join(missing)} (postgresql://… and redis://…) before starting the worker")
+        metrics = _choice(env, "SENTINEL_CELERY_METRICS", "off", ("off", "on"))
+        queues = tuple(q.strip() for q in (env.get("SENTINEL_CELERY_QUEUES") or "celery").split(",") if q.strip())
+        return cls(
+            database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"],
+            host=env.get("HOST") or "127.0.0.1", port=_number(env, "PORT", 8000, int),
+            service_name=env.get("SERVICE_NAME") or "worker", log_file=env.get("LOG_FILE") or None,
+            metrics=metrics == "on", concurrency=_number(env, "SENTINEL_WORKER_CONCURRENCY", 2, int),
+            queues=queues or ("celery",),
+            snapshot_retention_s=_number(env, "SENTINEL_SNAPSHOT_RETENTION_S", 3600, int),
+            event_retention_s=_number(env, "SENTINEL_EVENT_RETENTION_S", 7 * 86400, int),
+        )

@@ -1,0 +1,109 @@
+"""P6: Celery task metrics for Prometheus, correct under the prefork pool.
+
+Tasks run in child processes while /metrics is served by the parent, so every
+value lives in prometheus_client's multiprocess files (PROMETHEUS_MULTIPROC_DIR,
+set by ``multiproc_dir.prepare`` before prometheus_client is imported) and the
+scrape merges them with ``MultiProcessCollector``. Queue lengths are read from
+the broker at scrape time, so a backlog shows even when no worker takes tasks.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import redis
+from celery import signals
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+
+from stack.worker.queues import queue_lengths
+
+log = logging.getLogger("stack.worker.metrics")
+
+TASKS = Counter("celery_tasks", "Celery tasks by name and state", ["task", "state"])
+DURATION = Histogram("celery_task_duration_seconds", "Task run time, prerun to postrun", ["task"],
+                     buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
+WORKERS = Gauge("celery_workers", "Live worker pool processes", multiprocess_mode="livesum")
+
+_started: dict[str, float] = {}
+
+
+def _name(sender=None, request=None) -> str:
+    return getattr(sender, "name", None) or getattr(request, "name", None) or "unknown"
+
+
+@signals.task_received.connect
+def _received(request=None, **_):
+    TASKS.labels(_name(request=request), "received").inc()
+
+
+@signals.task_prerun.connect
+def _prerun(task_id=None, task=None, **_):
+    _started[task_id] = time.perf_counter()
+    TASKS.labels(_name(task), "started").inc()
+
+
+@signals.task_postrun.connect
+def _postrun(task_id=None, task=None, **_):
+    began = _started.pop(task_id, None)
+    if began is not None:
+        DURATION.labels(_name(task)).observe(time.perf_counter() - began)
+
+
+@signals.task_success.connect
+def _succeeded(sender=None, **_):
+    TASKS.labels(_name(sender), "succeeded").inc()
+
+
+@signals.task_failure.connect
+def _failed(sender=None, **_):
+    TASKS.labels(_name(sender), "failed").inc()
+
+
+@signals.task_retry.connect
+def _retried(sender=None, request=None, **_):
+    TASKS.labels(_name(sender, request), "retried").inc()
+
+
+@signals.task_revoked.connect
+def _revoked(sender=None, request=None, **_):
+    TASKS.labels(_name(sender, request), "revoked").inc()
+
+
+@signals.worker_process_init.connect
+def _child_up(**_):
+    WORKERS.inc()
+
+
+@signals.worker_process_shutdown.connect
+def _child_down(pid=None, **_):
+    """A pool child's live gauges go with it (its counters stay: they are history)."""
+    multiprocess.mark_process_dead(pid or os.getpid())
+
+
+class QueueLengths:
+    """``celery_queue_length{queue}``, read from the Redis broker on each scrape."""
+
+    def __init__(self, redis_url: str, queues: tuple[str, ...]):
+        self.client = redis.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
+        self.queues = queues
+
+    def collect(self):
+        family = GaugeMetricFamily("celery_queue_length", "Messages waiting in the broker queue", labels=["queue"])
+        try:
+            lengths = queue_lengths(self.client, self.queues)
+        except redis.RedisError as exc:
+            log.warning("queue lengths not read from the broker: %s", exc)
+            return
+        for queue, length in lengths.items():
+            family.add_metric([queue], length)
+        yield family
+
+
+def registry(redis_url: str, queues: tuple[str, ...]) -> CollectorRegistry:
+    """What /metrics serves with metrics on: every process's task metrics plus the broker's queues."""
+    reg = CollectorRegistry()
+    multiprocess.MultiProcessCollector(reg)
+    reg.register(QueueLengths(redis_url, queues))
+    return reg

@@ -1,0 +1,135 @@
+"""The worker's tasks. Each process keeps one Postgres connection and one Redis client, opened lazily.
+
+A broken Postgres connection is dropped and the task retried, so a Postgres
+restart costs a few retries, not a dead worker.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+
+import psycopg
+import redis
+from celery import signals
+from psycopg.types.json import Jsonb
+
+from stack.worker.app import CLEANUP, HEALTH_SNAPSHOT, INCIDENT_CREATED, TENANT_REPORT, celery_app
+from stack.worker.config import WorkerConfig
+from stack.worker.queues import queue_lengths
+
+log = logging.getLogger("stack.worker.tasks")
+
+_conn: psycopg.Connection | None = None
+_redis: redis.Redis | None = None
+
+_RETRY = dict(autoretry_for=(psycopg.OperationalError,), retry_backoff=1, retry_backoff_max=10,
+              max_retries=3, retry_jitter=True)
+
+
+@cache
+def config() -> WorkerConfig:
+    return WorkerConfig.from_env()
+
+
+@signals.worker_process_init.connect
+def _forget_parent_connections(**_) -> None:
+    """A forked child must never share the parent's sockets."""
+    global _conn, _redis
+    _conn = _redis = None
+
+
+def db() -> psycopg.Connection:
+    global _conn
+    if _conn is None or _conn.closed or _conn.broken:
+        _conn = psycopg.connect(config().database_url, autocommit=True, application_name="sentinel-worker")
+    return _conn
+
+
+def rds() -> redis.Redis:
+    global _redis
+    if _redis is None:
+        _redis = redis.Redis.from_url(config().redis_url, socket_timeout=2, socket_connect_timeout=2)
+    return _redis
+
+
+@celery_app.task(name=INCIDENT_CREATED, **_RETRY)
+def incident_created(incident_id: int, tenant_id: int) -> int:
+    """Record the creation event and count it per tenant; returns the event id."""
+    row = db().execute(
+        "INSERT INTO incident_events (incident_id, kind, detail) "
+        "SELECT id, 'created', jsonb_build_object('tenant_id', tenant_id, 'service', service, "
+        "'severity', severity) FROM incidents WHERE id = %s AND tenant_id = %s RETURNING id",
+        (incident_id, tenant_id)).fetchone()
+    if row is None:
+        raise LookupError(f"incident {incident_id} of tenant {tenant_id} does not exist; "
+                          "enqueue the task after the incident is committed")
+    try:
+        rds().hincrby("sentinel:incidents_created", str(tenant_id), 1)
+    except redis.RedisError as exc:
+        log.warning("per-tenant counter not updated: %s", exc, extra={"tenant": tenant_id})
+    return row[0]
+
+
+@celery_app.task(name=HEALTH_SNAPSHOT, **_RETRY)
+def health_snapshot() -> dict:
+    """Open incidents, Postgres round trip, Redis reachability and queue lengths, stored as one row."""
+    conn = db()
+    started = time.perf_counter()
+    conn.execute("SELECT 1").fetchone()
+    db_ms = (time.perf_counter() - started) * 1000
+    open_incidents = conn.execute("SELECT count(*) FROM incidents WHERE status <> 'resolved'").fetchone()[0]
+    try:
+        rds().ping()
+        lengths, redis_ok = queue_lengths(rds(), config().queues), True
+    except redis.RedisError:
+        lengths, redis_ok = {}, False
+    conn.execute("INSERT INTO health_snapshots (open_incidents, db_ms, redis_ok, queue_lengths) "
+                 "VALUES (%s, %s, %s, %s)", (open_incidents, db_ms, redis_ok, Jsonb(lengths)))
+    return {"open_incidents": open_incidents, "db_ms": round(db_ms, 3), "redis_ok": redis_ok,
+            "queue_lengths": lengths}
+
+
+@celery_app.task(name=CLEANUP, **_RETRY)
+def cleanup() -> dict:
+    """Delete snapshots and incident events older than their retention; returns the rows deleted."""
+    conn, cfg = db(), config()
+    snapshots = conn.execute("DELETE FROM health_snapshots WHERE taken_at < now() - make_interval(secs => %s)",
+                             (cfg.snapshot_retention_s,)).rowcount
+    events = conn.execute("DELETE FROM incident_events WHERE created_at < now() - make_interval(secs => %s)",
+                          (cfg.event_retention_s,)).rowcount
+    log.info("cleanup deleted %d snapshots and %d incident events", snapshots, events)
+    return {"health_snapshots": snapshots, "incident_events": events}
+
+
+_REPORT_SQL = """
+WITH mine AS (SELECT * FROM incidents WHERE tenant_id = %(tenant)s),
+by_status AS (SELECT coalesce(jsonb_object_agg(status, n), '{}') AS v
+              FROM (SELECT status, count(*) AS n FROM mine GROUP BY status) s),
+by_severity AS (SELECT coalesce(jsonb_object_agg(severity, n), '{}') AS v
+                FROM (SELECT severity, count(*) AS n FROM mine GROUP BY severity) s),
+top_services AS (SELECT coalesce(jsonb_agg(jsonb_build_object('service', service, 'incidents', n)
+                                           ORDER BY n DESC, service), '[]') AS v
+                 FROM (SELECT service, count(*) AS n FROM mine GROUP BY service
+                       ORDER BY n DESC, service LIMIT 5) s),
+mttr AS (SELECT avg(extract(epoch FROM resolved_at - opened_at)) AS all_s,
+                avg(extract(epoch FROM resolved_at - opened_at))
+                    FILTER (WHERE opened_at > now() - interval '7 days') AS week_s
+         FROM mine WHERE resolved_at IS NOT NULL)
+INSERT INTO tenant_reports (tenant_id, report)
+SELECT %(tenant)s, jsonb_build_object(
+    'incidents', (SELECT count(*) FROM mine), 'by_status', by_status.v, 'by_severity', by_severity.v,
+    'top_services', top_services.v, 'mttr_s', mttr.all_s, 'mttr_7d_s', mttr.week_s)
+FROM by_status, by_severity, top_services, mttr
+WHERE EXISTS (SELECT 1 FROM tenants WHERE id = %(tenant)s)
+RETURNING id
+"""
+
+
+@celery_app.task(name=TENANT_REPORT, **_RETRY)
+def tenant_report(tenant_id: int) -> int:
+    """Aggregate one tenant's incidents (status, severity, top services, MTTR) into tenant_reports."""
+    row = db().execute(_REPORT_SQL, {"tenant": tenant_id}).fetchone()
+    if row is None:
+        raise LookupError(f"tenant {tenant_id} does not exist; pick an id from the tenants table")
+    return row[0]
