@@ -7,6 +7,7 @@ stopped (``resume=True``), and the stack is restored or taken down on the way ou
 """
 from __future__ import annotations
 
+import fnmatch
 import os
 import platform
 import signal
@@ -238,26 +239,104 @@ class Study:
                        start.isoformat(), end.isoformat(), workload, untrusted, why or None)
 
 
+def reset(study: Study, pattern: pats.Pattern) -> None:
+    """The pattern's resets before a run: keys deleted, services restarted (cold caches)."""
+    restarted = False
+    for item in pattern.reset:
+        kind, _, what = item.partition(":")
+        if kind == "redis":
+            _delete_prefix(study.settings.redis_url, what)
+        elif kind == "restart":
+            names = [s.name for s in study.stack.status() if fnmatch.fnmatchcase(s.name, what)]
+            restarted = bool(study.stack.restart(names)) or restarted
+        else:
+            raise StudyError(f"pattern {pattern.id}: unknown reset {item!r} (redis:<prefix> or restart:<glob>)")
+    if restarted:  # Prometheus must see the restarted processes' fresh counters before the run
+        time.sleep(2 * study.settings.scrape_interval_s + 1)
+
+
 def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]:
-    """Drive the pattern's workload once; snapshot Postgres and Redis around it; derive the run's scalars."""
+    """Drive the pattern's workload once with the pattern's probes beside it; snapshot Postgres and
+    Redis around it; read Prometheus and the logs for its window; derive the run's scalars."""
     from analysis import load
     from analysis.collect import postgres, redis as redis_collect
+    from analysis.probes import PROBES, ProbeContext
+    from analysis.stack import toggles
 
-    spec, cfg, settings = pats.get(step.pattern).workload, study.config, study.settings
+    pattern, cfg, settings = pats.get(step.pattern), study.config, study.settings
+    spec = pattern.workload
+    options = {**dict(spec.options), **({"scale": cfg.seed_scale} if spec.locustfile == "api" else {})}
     workload = load.Workload(spec.locustfile, host=settings.url("nginx") + spec.path,
                              users=cfg.users or spec.users, spawn_rate=spec.spawn_rate,
-                             duration_s=cfg.warmup_s if step.warmup else cfg.duration_s, options=dict(spec.options))
+                             duration_s=cfg.warmup_s if step.warmup else cfg.duration_s, options=options)
+    reset(study, pattern)
+    ctx = ProbeContext(settings, {**toggles.defaults(), **getattr(pattern, step.arm)}, cfg.seed_scale)
+    probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
     pg_before, redis_before = postgres.statements(settings.database_url), redis_collect.snapshot(settings.redis_url)
+    for probe in probes.values():
+        probe.start(ctx)
     result = load.run(workload, run_dir=settings.run_dir / "load" / cfg.study_id / step.run_id, progress=False)
     if result.interrupted:
         raise KeyboardInterrupt
+    ctx.start, ctx.end = result.started, result.ended
     frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
               "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.database_url)),
               "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
-    frames["derived"] = derive(frames, (result.ended - result.started).total_seconds())
+    time.sleep(2 * settings.scrape_interval_s + 1)  # the scrapes after the run's end have happened
+    probed, failed = {}, []
+    for name, probe in probes.items():
+        try:
+            probed.update(probe.finish(ctx))
+        except Exception as exc:  # a broken probe leaves its metrics unmeasured, said in the meta
+            probe.error = probe.error or f"{type(exc).__name__}: {exc}"
+        if probe.error:
+            failed.append(f"probe {name}: {probe.error}")
+    if "prometheus" in pattern.collect:
+        frames["prometheus"] = _prometheus_frame(settings, spec.locustfile, result.started, result.ended)
+    if "logs" in pattern.collect:
+        frames["logs"] = _logs_frame(settings, result.started, result.ended)
+    frames["derived"] = derive(frames, (result.ended - result.started).total_seconds(), probed, settings.db_user)
     meta = study.new_meta(step, result.started, result.ended, asdict(workload), result.untrusted,
                           result.untrusted_reason)
+    meta.workload["probe_errors"] = failed
     return meta, frames
+
+
+def _prometheus_frame(settings: Settings, target: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """What Prometheus saw over the run: request rates, latency quantiles, CPU, for the target service."""
+    from analysis.collect.prometheus import Prometheus
+
+    prom = Prometheus(settings.url("prometheus"))
+    names = (("truthsync_request_rate", "truthsync_hit_ratio", "truthsync_latency_p95_s") if target == "truthsync"
+             else ("request_rate_by_status", "latency_p50_s", "latency_p95_s", "cache_hit_ratio"))
+    frames = []
+    for name in (*names, "node_cpu_busy", "redis_commands_rate", "pg_commits_rate"):
+        try:
+            frames.append(prom.named(name, start, end, step=f"{settings.scrape_interval_s}s"))
+        except RuntimeError as exc:
+            print(f"warning: Prometheus query {name} failed: {exc}", file=sys.stderr)
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["timestamp", "metric", "value"])
+
+
+def _logs_frame(settings: Settings, start: datetime, end: datetime) -> pd.DataFrame:
+    """Log lines per service and level over the run, in 5 s windows (files locally, Loki in compose)."""
+    from analysis.collect.logs import LogQuery, counts, log_source
+
+    lines = log_source(settings).lines(LogQuery(start=start, end=end))
+    return counts(lines, every="5s")
+
+
+def _delete_prefix(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for i in range(0, len(keys), 500):
+            client.unlink(*keys[i:i + 500])
+    finally:
+        client.close()
 
 
 def _total(frame: pd.DataFrame | None, metric: str, exclude_query: str | None = None) -> float | None:
@@ -269,8 +348,10 @@ def _total(frame: pd.DataFrame | None, metric: str, exclude_query: str | None = 
     return float(rows["value"].sum())
 
 
-def derive(frames: dict[str, pd.DataFrame], seconds: float) -> pd.DataFrame:
-    """The per-run scalars the statistics compare (``metric``, ``value``, ``unit``)."""
+def derive(frames: dict[str, pd.DataFrame], seconds: float, probed: dict | None = None,
+           app_user: str = "sentinel") -> pd.DataFrame:
+    """The per-run scalars the statistics compare (``metric``, ``value``, ``unit``); ``probed`` adds
+    the probes' own (name → (value, unit))."""
     req = frames.get("requests")
     values: dict[str, tuple[float, str]] = {}
     if req is not None and len(req):
@@ -280,7 +361,10 @@ def derive(frames: dict[str, pd.DataFrame], seconds: float) -> pd.DataFrame:
                       throughput_rps=(n / max(span, 1e-9), "req/s"))
         for q in (0.5, 0.95, 0.99):
             values[f"p{int(q * 100)}_ms"] = (float(req["response_time_ms"].quantile(q)), "ms")
-    statements = _total(frames.get("postgres"), "calls", exclude_query="pg_stat_statements")
+    pg = frames.get("postgres")
+    if pg is not None and not pg.empty and "user" in pg:  # the application's statements, not the lab's
+        pg = pg[pg["user"] == app_user]
+    statements = _total(pg, "calls", exclude_query="pg_stat_statements")
     commands = _total(frames.get("redis"), "total_commands_processed")
     for name, count, unit in (("pg_statements", statements, "statements"), ("redis_commands", commands, "commands")):
         if count is not None:
@@ -289,6 +373,7 @@ def derive(frames: dict[str, pd.DataFrame], seconds: float) -> pd.DataFrame:
                 values[f"{name}_per_request"] = (count / values["requests"][0], f"{unit}/request")
     hits, misses = _total(frames.get("redis"), "keyspace_hits"), _total(frames.get("redis"), "keyspace_misses")
     if hits is not None and hits + (misses or 0) > 0:
-        values["cache_hit_ratio"] = (hits / (hits + (misses or 0)), "ratio")
+        values["redis_hit_ratio"] = (hits / (hits + (misses or 0)), "ratio")
+    values.update(probed or {})
     return pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
                         columns=["metric", "value", "unit"])

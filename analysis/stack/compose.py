@@ -206,6 +206,13 @@ class ComposeStack:
         order = {n: i for i, n in enumerate(self.services)}
         return sorted(found, key=lambda s: (order.get(compose_name(s.name), len(order)), s.name)) + missing
 
+    def restart(self, names: list[str]) -> list[str]:
+        """Restart these services (``truthsync-N`` restarts the scaled ``truthsync`` service) and wait."""
+        services = sorted({compose_name(n) for n in names})
+        self._compose("restart", *services)
+        self._wait_healthy(services)
+        return services
+
     def apply(self, changes: dict[str, str]) -> list[str]:
         """Set toggles; recreate only the services whose environment or rendered config changed."""
         before_toggles, before_digests = self.toggles(), self._digests()

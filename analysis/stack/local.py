@@ -103,6 +103,18 @@ class LocalStack:
         self._start_in_order()
         return restarted
 
+    def restart(self, names: list[str]) -> list[str]:
+        """Restart these running services (their in-process state goes) and wait until they are healthy."""
+        known = {s.name for s in self.services}
+        unknown = set(names) - known
+        if unknown:
+            raise StackError(f"cannot restart {sorted(unknown)}: not services of this stack ({sorted(known)})")
+        rpc = self.supervisor.rpc
+        for name in names:
+            rpc.stopProcess(name, True)
+        self._start_in_order()
+        return list(names)
+
     def down(self) -> None:
         """Stop every service and supervisord; afterwards no process and no port of the lab remain."""
         self.supervisor.shutdown()

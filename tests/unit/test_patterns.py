@@ -43,4 +43,4 @@ def test_an_unknown_pattern_lists_the_known_ones():
 
 def test_a_pattern_whose_services_are_absent_is_not_measured():
     assert patterns.missing_services(patterns.get("truthsync-l2"), {"postgres", "redis", "nginx"}) == [
-        "truthsync-1", "truthsync-2"]
+        "truthsync-1", "truthsync-2", "prometheus"]

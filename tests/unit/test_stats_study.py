@@ -39,5 +39,5 @@ def test_a_cache_that_halves_statements_holds_and_an_untouched_metric_shows_no_c
     assert "1 untrusted runs left out" in pg["reason"]
     assert table.loc[("redis-cache", "stale_reads"), "verdict"] == "holds"
     assert table.loc[("redis-cache", "dashboard_p50_ms"), "direction"] == "no change"
-    assert table.loc[("redis-cache", "cache_hit_ratio"), "verdict"] == "not measured"
+    assert table.loc[("redis-cache", "api_cache_hit_ratio"), "verdict"] == "not measured"
     assert (table.loc["aa", "verdict"] == "not measured").all()

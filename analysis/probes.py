@@ -1,0 +1,286 @@
+"""Probes: the measurements a pattern's claim needs that Locust's request log cannot give.
+
+A probe runs beside the load (in a thread, with its own HTTP client, as one more
+user of the stack) or reads the servers after it, and returns per-run scalars
+for ``derived.parquet``: stale dashboards after a write, requests admitted over
+a rate limit, publish→deliver latency of a notification, Celery tasks the metrics
+missed, cache hit ratios as the servers counted them.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
+
+import httpx
+import numpy as np
+import psycopg
+
+from analysis.collect.prometheus import Prometheus
+from analysis.settings import Settings
+
+API = "/api/v1"
+Values = dict[str, tuple[float, str]]
+
+
+@dataclass
+class ProbeContext:
+    """What a probe may use: the stack's addresses, the arm's toggles, the seed scale, the run window."""
+
+    settings: Settings
+    toggles: dict[str, str]
+    scale: str = "small"
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class Probe:
+    """``start`` before the load, ``finish`` after it; background probes override ``work``."""
+
+    background = False
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: str | None = None
+
+    def start(self, ctx: ProbeContext) -> None:
+        if self.background:
+            self._thread = threading.Thread(target=self._guarded, args=(ctx,), daemon=True, name=type(self).__name__)
+            self._thread.start()
+
+    def finish(self, ctx: ProbeContext) -> Values:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+        return self.values(ctx)
+
+    def _guarded(self, ctx: ProbeContext) -> None:
+        try:
+            self.work(ctx)
+        except Exception as exc:  # a probe that broke is reported, never silently counted as zero
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def work(self, ctx: ProbeContext) -> None:
+        raise NotImplementedError
+
+    def values(self, ctx: ProbeContext) -> Values:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------ helpers
+def _probe_login(scale: str, which: int = -1):
+    """A seeded user the load rarely draws (the least popular by default), so the probe's own traffic
+    never mixes with Locust's counters for that user."""
+    from stack.api.seed import logins
+
+    users = logins(scale)
+    return users[which]
+
+
+def _client(ctx: ProbeContext, login) -> httpx.Client:
+    client = httpx.Client(base_url=ctx.settings.url("nginx"), timeout=10)
+    r = client.post(f"{API}/auth/login", json={"username": login.username, "password": login.password})
+    r.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+    return client
+
+
+def _new_incident(client: httpx.Client, title: str) -> dict:
+    r = client.post(f"{API}/incidents", json={"title": title, "severity": "low", "service": "probe"})
+    r.raise_for_status()
+    return r.json()
+
+
+def dashboard_total(body: dict) -> int:
+    """Incidents opened in the last 24 h, as the dashboard reports them."""
+    return int(body["windows"]["24h"]["total"])
+
+
+# ------------------------------------------------------------------------------ probes
+class StaleReads(Probe):
+    """P1 cache: read a dashboard, write an incident, read again; the second read must count it."""
+
+    background = True
+
+    def __init__(self, interval_s: float = 0.5):
+        super().__init__()
+        self.interval_s, self.checks, self.stale = interval_s, 0, 0
+
+    def work(self, ctx: ProbeContext) -> None:
+        login = _probe_login(ctx.scale, 0)  # tenant 1: the busiest, where the cache works hardest
+        with _client(ctx, login) as client:
+            url = f"{API}/dashboard/{login.tenant_id}"
+            while not self._stop.wait(self.interval_s):
+                before = dashboard_total(client.get(url).raise_for_status().json())
+                _new_incident(client, "stale-read probe")
+                after = dashboard_total(client.get(url).raise_for_status().json())
+                self.checks += 1
+                self.stale += after <= before  # other users only add incidents: fewer means stale
+
+    def values(self, ctx):
+        return {"stale_reads": (self.stale, "reads"), "stale_checks": (self.checks, "checks")}
+
+
+class RateLimitBurst(Probe):
+    """P1 rate limit: one user fires the limit plus a margin, 50 at a time; count what got through."""
+
+    def __init__(self, margin: int = 100, concurrency: int = 50):
+        super().__init__()
+        self.margin, self.concurrency = margin, concurrency
+        self.admitted = self.rejected = 0
+
+    def finish(self, ctx: ProbeContext) -> Values:
+        limit = int(float(ctx.toggles.get("SENTINEL_RATELIMIT_PER_MIN", "600")))
+        login = _probe_login(ctx.scale, -1)
+        with _client(ctx, login) as client:
+            url = f"{API}/dashboard/{login.tenant_id}"
+            statuses: list[int] = []
+            lock = threading.Lock()
+
+            def fire(n: int) -> None:
+                with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as c:
+                    for _ in range(n):
+                        code = c.get(url).status_code
+                        with lock:
+                            statuses.append(code)
+
+            total, per = limit + self.margin, -(-(limit + self.margin) // self.concurrency)
+            threads = [threading.Thread(target=fire, args=(min(per, total - i * per),))
+                       for i in range(self.concurrency) if total - i * per > 0]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.admitted = sum(s == 200 for s in statuses)
+        self.rejected = sum(s == 429 for s in statuses)
+        return {"admitted_over_limit": (max(0, self.admitted - limit), "requests"),
+                "burst_admitted": (self.admitted, "requests"), "burst_rejected": (self.rejected, "requests")}
+
+
+class NotifyLatency(Probe):
+    """P1 notifications: create incidents and time how long until a client sees them, by SSE
+    (pubsub) or by polling once a second (poll), as the frontend's bell would."""
+
+    background = True
+    POLL_S = 1.0
+
+    def __init__(self, every_s: float = 0.5):
+        super().__init__()
+        self.every_s = every_s
+        self.sent: dict[int, float] = {}
+        self.seen: dict[int, float] = {}
+
+    def work(self, ctx: ProbeContext) -> None:
+        login = _probe_login(ctx.scale, 0)
+        listener = threading.Thread(target=self._listen, args=(ctx, login), daemon=True)
+        listener.start()
+        time.sleep(1.0)  # the listener is subscribed before the first write
+        with _client(ctx, login) as client:
+            while not self._stop.wait(self.every_s):
+                incident = _new_incident(client, "notification probe")
+                self.sent.setdefault(int(incident["id"]), time.monotonic())
+        time.sleep(2 * self.POLL_S)  # the last notifications may still be on their way
+        self._done = True
+        listener.join(timeout=10)
+
+    def _listen(self, ctx: ProbeContext, login) -> None:
+        self._done = False
+        with _client(ctx, login) as client:
+            if ctx.toggles.get("SENTINEL_NOTIFY", "poll") == "pubsub":
+                self._listen_sse(client)
+            else:
+                self._listen_poll(client)
+
+    def _mark(self, incident_id) -> None:
+        if incident_id is not None:
+            self.seen.setdefault(int(incident_id), time.monotonic())
+
+    def _listen_sse(self, client: httpx.Client) -> None:
+        import json
+
+        with client.stream("GET", f"{API}/notifications/stream", timeout=None) as r:
+            for line in r.iter_lines():
+                if line.startswith("data:"):
+                    try:
+                        self._mark(json.loads(line[5:]).get("incident_id"))
+                    except (ValueError, AttributeError):
+                        continue
+                if getattr(self, "_done", False):
+                    return
+
+    def _listen_poll(self, client: httpx.Client) -> None:
+        cursor = None
+        while not getattr(self, "_done", False):
+            r = client.get(f"{API}/notifications", params={"since": cursor} if cursor else None)
+            if r.status_code == 200:
+                body = r.json()
+                for item in body.get("items", []):
+                    self._mark(item.get("incident_id", item.get("id")))
+                cursor = body.get("cursor", cursor)
+            time.sleep(self.POLL_S)
+
+    def values(self, ctx):
+        latencies = [(self.seen[i] - t) * 1000 for i, t in self.sent.items() if i in self.seen]
+        out: Values = {"notifications_sent": (len(self.sent), "notifications"),
+                       "notifications_missed": (len(self.sent) - len(latencies), "notifications")}
+        if latencies:
+            out["notify_p50_ms"] = (float(np.percentile(latencies, 50)), "ms")
+            out["notify_p95_ms"] = (float(np.percentile(latencies, 95)), "ms")
+        return out
+
+
+class CeleryTasks(Probe):
+    """P6: what the workers really did (rows in Postgres) against what the metrics counted."""
+
+    def values(self, ctx):
+        start, end = ctx.start, ctx.end
+        with psycopg.connect(ctx.settings.database_url, autocommit=True) as conn:
+            executed, p95 = conn.execute(
+                "SELECT count(*), percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM "
+                "e.created_at - i.opened_at) * 1000) FROM incident_events e JOIN incidents i ON i.id = e.incident_id "
+                "WHERE e.kind = 'created' AND i.opened_at BETWEEN %s AND %s", (start, end)).fetchone()
+        counted = Prometheus(ctx.settings.url("prometheus")).increase(
+            'sum(celery_tasks_total{task="sentinel.incident_created",state="succeeded"})', *_scrape_window(ctx))
+        seconds = max((end - start).total_seconds(), 1e-9)
+        out: Values = {"tasks_executed": (executed, "tasks"), "tasks_per_s": (executed / seconds, "tasks/s"),
+                       "tasks_unaccounted": (max(0.0, executed - counted), "tasks")}
+        if p95 is not None:
+            out["task_duration_p95_ms"] = (float(p95), "ms")
+        return out
+
+
+class CounterRatio(Probe):
+    """A hit ratio from the servers' own counters over the run, read from Prometheus."""
+
+    def __init__(self, misses: str, total: str, name: str):
+        super().__init__()
+        self.misses, self.total, self.name = misses, total, name
+
+    def values(self, ctx):
+        prom = Prometheus(ctx.settings.url("prometheus"))
+        start, end = _scrape_window(ctx)
+        total = prom.increase(self.total, start, end)
+        misses = prom.increase(self.misses, start, end)
+        return {self.name: ((total - misses) / total, "ratio")} if total > 0 else {}
+
+
+def _scrape_window(ctx: ProbeContext) -> tuple[datetime, datetime]:
+    """The run window widened by the scrapes that straddle its edges (the caller waits for the last)."""
+    pad = timedelta(seconds=ctx.settings.scrape_interval_s)
+    return ctx.start - pad / 2, ctx.end + 2 * pad
+
+
+PROBES: dict[str, Callable[[], Probe]] = {
+    "stale-reads": StaleReads,
+    "ratelimit-burst": RateLimitBurst,
+    "notify-latency": NotifyLatency,
+    "celery-tasks": CeleryTasks,
+    "api-cache-hit-ratio": lambda: CounterRatio(
+        'sum(sentinel_cache_requests_total{result!="hit"})', "sum(sentinel_cache_requests_total)",
+        name="api_cache_hit_ratio"),
+    "truthsync-hit-ratio": lambda: CounterRatio(
+        'sum(truthsync_claims_total{cache="miss"})', "sum(truthsync_claims_total)", name="cache_hit_ratio"),
+}
