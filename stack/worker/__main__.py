@@ -8,9 +8,12 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
+
+from celery import signals
 
 from stack import jsonlog
 from stack.worker.config import ConfigError, WorkerConfig
@@ -25,6 +28,13 @@ def prepare_multiproc_dir(service: str) -> Path:
     path.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
     return path
+
+
+@signals.worker_process_init.connect
+def _finish_the_running_task(**_) -> None:
+    """Supervisord sends SIGTERM to the whole group: a pool child ignores it and lets the parent's
+    warm shutdown wait for its task, instead of dying mid-task (a lost task and an ERROR line)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def main() -> None:

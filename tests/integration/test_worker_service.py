@@ -205,3 +205,26 @@ def test_worker_without_metrics_exports_no_task_metrics_and_beat_takes_snapshots
         assert_gone(stop_group(proc))
     beat_lines = [json.loads(line) for line in (tmp_path / "beat.log").read_text().splitlines()]
     assert any("sentinel.health_snapshot" in line["message"] for line in beat_lines)
+
+
+def test_sigterm_to_the_group_lets_the_running_task_finish(worker_db, redis_url, tmp_path):
+    redis = redis_url.rsplit("/", 1)[0] + "/5"
+    port = _free_port()
+    env = _env(worker_db, redis, tmp_path / "worker.log", PORT=str(port), SERVICE_NAME="worker")
+    sender = Celery(broker=redis, backend=redis)
+    with running("stack.worker", env, tmp_path / "worker.out") as proc:
+        wait_healthy(f"http://127.0.0.1:{port}", proc, tmp_path / "worker.out")
+        with psycopg.connect(worker_db) as lock:  # the report's INSERT waits on this lock: a task mid-run
+            lock.execute("LOCK TABLE tenant_reports IN ACCESS EXCLUSIVE MODE")
+            result = sender.send_task("sentinel.tenant_report", args=(1,))
+            wait_for(lambda: lock.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0],
+                     20, "the task waiting on the lock")
+            family = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+            os.killpg(proc.pid, signal.SIGTERM)
+            time.sleep(1)
+            assert proc.poll() is None, "the worker must wait for its running task"
+        assert proc.wait(30) == 0
+        assert isinstance(result.get(timeout=5), int)
+    assert_gone(family)
+    levels = {json.loads(line)["level"] for line in (tmp_path / "worker.log").read_text().splitlines()}
+    assert "ERROR" not in levels
