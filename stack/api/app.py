@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from psycopg import OperationalError
@@ -67,6 +67,36 @@ def build(config: ApiConfig) -> Sentinel:
         tasks=TaskQueue(config.redis_url, metrics), faults=Faults())
 
 
+class BodySizeLimit:
+    """413 with a JSON message when a body exceeds the limit: at once when Content-Length says so,
+    otherwise as soon as the bytes read pass it."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            declared = dict(scope["headers"]).get(b"content-length", b"")
+            if declared.isdigit() and int(declared) > self.limit:
+                reply = JSONResponse({"detail": f"body of {int(declared)} bytes exceeds the {self.limit}-byte limit; "
+                                                "send a smaller body"}, status_code=413)
+                return await reply(scope, receive, send)
+            receive = self._counting(receive)
+        await self.app(scope, receive, send)
+
+    def _counting(self, receive):
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"body exceeds the {self.limit}-byte limit; send a smaller body")
+            return message
+        return counted
+
+
 def create_app(config: ApiConfig | None = None) -> FastAPI:
     """The app for one process; ``python -m stack.api`` serves it with uvicorn."""
     config = config or ApiConfig.from_env()
@@ -87,7 +117,7 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
         await sentinel.redis.aclose()
         await sentinel.pool.close()
 
-    app = FastAPI(title="Sentinel API", version="1.0", lifespan=lifespan, max_body_size=config.max_body_bytes,
+    app = FastAPI(title="Sentinel API", version="1.0", lifespan=lifespan,
                   description="Multi-tenant incident API; every optimisation pattern is an environment toggle.")
     app.state.sentinel = sentinel
 
@@ -120,6 +150,7 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
         return {"status": "ok", "service": config.service_name, "cache": config.cache, "ratelimit": config.ratelimit,
                 "sessions": config.sessions, "notify": config.notify}
 
+    app.add_middleware(BodySizeLimit, limit=config.max_body_bytes)
     app.include_router(routes.router)
     if config.admin_token:
         app.include_router(admin_router(sentinel.faults, config.admin_token))
