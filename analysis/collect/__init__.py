@@ -27,8 +27,10 @@ def delta(before: pd.DataFrame, after: pd.DataFrame, counters: set[str]) -> pd.D
     ``after`` value for gauges. Rows are matched on metric and labels; timestamp is ``after``'s."""
     labels = [c for c in after.columns if c not in COLUMNS]
     keys = ["metric", *labels]
-    merged = after.merge(before[[*keys, "value"]] if len(before) else pd.DataFrame(columns=[*keys, "value"]),
-                         on=keys, how="left", suffixes=("", "_before"), validate="one_to_one")
+    # a label may be new in ``after`` (Redis lists db0 only once it holds a key): absent before = no value
+    prior_rows = before.reindex(columns=[*keys, "value"]) if len(before) else pd.DataFrame(columns=[*keys, "value"])
+    prior_rows = prior_rows.astype({k: after[k].dtype for k in keys if k in after}, errors="ignore")
+    merged = after.merge(prior_rows, on=keys, how="left", suffixes=("", "_before"), validate="one_to_one")
     prior = merged.pop("value_before").astype(float).fillna(0.0)
     is_counter = merged["metric"].isin(counters)
     change = merged["value"] - prior
