@@ -135,6 +135,7 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
         response.headers["x-request-id"] = rid
         if request.url.path not in ("/metrics", "/health"):
             log.info("request", extra={"method": request.method, "path": request.url.path,
+                                       "tenant": getattr(request.state, "tenant", None),
                                        "status": response.status_code,
                                        "duration_ms": round((time.perf_counter() - start) * 1e3, 3)})
         return response

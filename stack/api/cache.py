@@ -88,7 +88,11 @@ class DashboardCache:
         except (RedisError, OSError) as exc:
             self.metrics.redis_errors.labels("cache").inc()
             log.warning("cache lock unavailable, computing anyway: %s", exc)
-        value = await compute()
+        try:
+            value = await compute()
+        except BaseException:
+            await self._release(lock)
+            raise
         try:
             async with self.redis.pipeline(transaction=True) as pipe:
                 await pipe.set(key, codec.dumps(value), px=self.ttl_ms).delete(lock).execute()
@@ -96,6 +100,13 @@ class DashboardCache:
             self.metrics.redis_errors.labels("cache").inc()
             log.warning("dashboard not stored in the cache: %s", exc)
         return value
+
+    async def _release(self, lock: str) -> None:
+        """Let waiting processes compute for themselves at once instead of waiting out the lock."""
+        try:
+            await self.redis.delete(lock)
+        except (RedisError, OSError):
+            pass  # the lock expires by itself within LOCK_TTL_MS
 
     async def _fallback(self, compute: Callable[[], Awaitable[dict]], exc: Exception) -> tuple[dict, str]:
         self.metrics.cache_fallback.inc()

@@ -60,6 +60,7 @@ async def principal(request: Request) -> Principal:
     except SessionsUnavailable as exc:
         raise HTTPException(503, str(exc)) from None
     jsonlog.tenant.set(who.tenant_id)
+    request.state.tenant = who.tenant_id  # for the request log line, written outside this task's context
     if app.ratelimiter is not None:
         route = request.scope.get("route")
         decision = await app.ratelimiter.check(who.user_id, f"{request.method}:{getattr(route, 'path', '?')}")

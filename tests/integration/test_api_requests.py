@@ -8,6 +8,8 @@ import pytest
 import redis
 from api_support import config, login, metric, seeded_database, serve
 
+from stack import jsonlog
+
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 NEW = {"title": "disk almost full", "severity": "high", "service": "postgres"}
 
@@ -155,3 +157,25 @@ async def test_an_oversized_chunked_body_is_refused_with_a_4xx(dsn, redis_url):
         headers = await login(client) | {"content-type": "application/json"}
         reply = await client.post("/api/v1/incidents", content=chunks(), headers=headers)
         assert reply.status_code in (400, 413) and reply.json()["detail"], reply.text
+
+
+async def test_each_request_is_one_json_log_line_with_its_context(dsn, redis_url, tmp_path):
+    handler = logging.FileHandler(tmp_path / "api.log")
+    handler.setFormatter(jsonlog.JsonLines("api"))
+    logger = logging.getLogger("sentinel.http")
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        async with serve(config(dsn, redis_url)) as (app, client):
+            headers = await login(client, tenant_id=2)
+            await client.get("/api/v1/incidents", headers=headers | {"x-request-id": "probe-42"})
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()
+    lines = [json.loads(line) for line in (tmp_path / "api.log").read_text().splitlines()]
+    matching = [x for x in lines if x.get("request_id") == "probe-42"]
+    assert len(matching) == 1, lines
+    line = matching[0]
+    assert line["tenant"] == 2 and line["status"] == 200 and line["duration_ms"] > 0
+    assert line["level"] == "INFO" and line["logger"] == "sentinel.http" and line["timestamp"].endswith("+00:00")
