@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Optional
 
 import typer
@@ -10,7 +11,8 @@ from rich.table import Table
 
 app = typer.Typer(help="Sentinel Lab: did this optimisation really help, by how much, at what cost?",
                   no_args_is_help=True, add_completion=False)
-console = Console()
+# piped or scheduled output gets room for the comparison table instead of an 80-column squeeze
+console = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
 
 StackOpt = typer.Option(None, "--stack", help="local (default, processes on loopback) or compose (Docker)")
