@@ -164,7 +164,8 @@ async def test_each_request_is_one_json_log_line_with_its_context(dsn, redis_url
     handler.setFormatter(jsonlog.JsonLines("api"))
     logger = logging.getLogger("sentinel.http")
     logger.addHandler(handler)
-    level, logger.level = logger.level, logging.INFO
+    level = logger.level
+    logger.setLevel(logging.INFO)
     try:
         async with serve(config(dsn, redis_url)) as (app, client):
             headers = await login(client, tenant_id=2)
