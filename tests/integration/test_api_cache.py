@@ -93,3 +93,27 @@ async def test_redis_stopped_mid_test_the_dashboard_comes_from_postgres(dsn, pri
         private_redis.start()
         fresh = await client.get("/api/v1/dashboard/1", headers=headers)
         assert fresh.headers["x-cache"] == "miss"
+
+
+async def test_two_processes_reading_a_cold_key_compute_it_once(redis_url):
+    """Two caches with their own in-process single flight (as two API processes) share the Redis lock."""
+    import redis.asyncio as aioredis
+
+    from stack.api.cache import DashboardCache
+    from stack.api.metrics import Metrics
+
+    calls = 0
+
+    async def compute():
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.2)
+        return {"tenant_id": 99, "generated_at": datetime.now().astimezone()}
+
+    clients = [aioredis.Redis.from_url(redis_url) for _ in range(2)]
+    caches = [DashboardCache(c, 30, Metrics()) for c in clients]
+    await caches[0].invalidate(99)
+    results = await asyncio.gather(*(caches[i % 2].get(99, compute) for i in range(10)))
+    assert calls == 1 and len({r[0]["generated_at"] for r in results}) == 1
+    for c in clients:
+        await c.aclose()
