@@ -283,14 +283,17 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
               "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.database_url)),
               "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
     time.sleep(2 * settings.scrape_interval_s + 1)  # the scrapes after the run's end have happened
-    probed, failed = {}, []
+    probed, failed, samples = {}, [], []
     for name, probe in probes.items():
         try:
             probed.update(probe.finish(ctx))
+            samples += probe.samples()
         except Exception as exc:  # a broken probe leaves its metrics unmeasured, said in the meta
             probe.error = probe.error or f"{type(exc).__name__}: {exc}"
         if probe.error:
             failed.append(f"probe {name}: {probe.error}")
+    if samples:
+        frames["samples"] = pd.DataFrame(samples, columns=["name", "value"])
     if "prometheus" in pattern.collect:
         frames["prometheus"] = _prometheus_frame(settings, spec.locustfile, result.started, result.ended)
     if "logs" in pattern.collect:

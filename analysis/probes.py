@@ -69,6 +69,10 @@ class Probe:
     def values(self, ctx: ProbeContext) -> Values:
         raise NotImplementedError
 
+    def samples(self) -> list[tuple[str, float]]:
+        """Per-event observations (name, value), pooled per arm by the statistics like request latencies."""
+        return []
+
 
 # ------------------------------------------------------------------------------ helpers
 def _probe_login(scale: str, which: int = -1):
@@ -222,8 +226,14 @@ class NotifyLatency(Probe):
                 cursor = body.get("cursor", cursor)
             time.sleep(self.POLL_S)
 
+    def _latencies(self) -> list[float]:
+        return [(self.seen[i] - t) * 1000 for i, t in self.sent.items() if i in self.seen]
+
+    def samples(self):
+        return [("notify_ms", v) for v in self._latencies()]
+
     def values(self, ctx):
-        latencies = [(self.seen[i] - t) * 1000 for i, t in self.sent.items() if i in self.seen]
+        latencies = self._latencies()
         out: Values = {"notifications_sent": (len(self.sent), "notifications"),
                        "notifications_missed": (len(self.sent) - len(latencies), "notifications")}
         if latencies:

@@ -45,7 +45,7 @@ class Settings:
     reports_dir: Path = REPO / "reports"
     truthsync_instances: int = 2
     health_timeout_s: float = 60.0
-    scrape_interval_s: int = 2
+    scrape_interval_s: int = 1
     db_name: str = "sentinel"
     db_user: str = "sentinel"
 

@@ -202,6 +202,11 @@ def _latencies(requests: pd.DataFrame, metric: pats.Metric) -> dict[str, np.ndar
     return {arm: g["response_time_ms"].to_numpy(float) for arm, g in ok.groupby("arm")}
 
 
+def _samples(samples: pd.DataFrame, metric: pats.Metric) -> dict[str, np.ndarray]:
+    rows = samples[samples["name"] == metric.endpoint]
+    return {arm: g["value"].to_numpy(float) for arm, g in rows.groupby("arm")}
+
+
 def _row(pattern: pats.Pattern, metric: pats.Metric, **values) -> dict:
     expectation = pattern.expectation(metric.name)
     row = dict.fromkeys(COLUMNS, math.nan)
@@ -219,10 +224,13 @@ def compare_pattern(study_dir: Path, pattern: pats.Pattern, excluded: str = "") 
     derived = derived[derived["run_id"].isin(ids)]
     requests = results.load_source(study_dir, "requests", pattern.id)
     requests = requests[requests["run_id"].isin(ids)]
+    probed = results.load_source(study_dir, "samples", pattern.id)
+    probed = probed[probed["run_id"].isin(ids)] if len(probed) else probed
     rows = []
     for metric in pattern.metrics:
         samples = (_per_run(derived, metric) if metric.source == "derived" and len(derived)
-                   else _latencies(requests, metric) if metric.source == "latency" and len(requests) else None)
+                   else _latencies(requests, metric) if metric.source == "latency" and len(requests)
+                   else _samples(probed, metric) if metric.source == "samples" and len(probed) else None)
         if not samples or set(samples) != {"baseline", "treatment"}:
             rows.append(_row(pattern, metric, verdict="not measured",
                              reason=f"no run of both arms recorded {metric.name}{excluded}"))

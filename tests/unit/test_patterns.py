@@ -22,8 +22,9 @@ def test_each_pattern_is_complete_and_consistent(pattern):
     for side in (pattern.baseline, pattern.treatment):
         assert toggles.validate(side) == side, "arms use known toggles with allowed values"
     for m in pattern.metrics:
-        assert m.better in {"lower", "higher", "none"} and m.source in {"derived", "latency"}
+        assert m.better in {"lower", "higher", "none"} and m.source in {"derived", "latency", "samples"}
         assert m.source == "derived" or m.count is None
+        assert m.source != "samples" or m.endpoint, "a samples metric names its sample"
     for e in pattern.expectations:
         if e.kind in {"decrease", "increase"}:
             assert e.low < e.high and (e.high <= 0 if e.kind == "decrease" else e.low >= 0)

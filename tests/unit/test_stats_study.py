@@ -41,3 +41,19 @@ def test_a_cache_that_halves_statements_holds_and_an_untouched_metric_shows_no_c
     assert table.loc[("redis-cache", "dashboard_p50_ms"), "direction"] == "no change"
     assert table.loc[("redis-cache", "api_cache_hit_ratio"), "verdict"] == "not measured"
     assert (table.loc["aa", "verdict"] == "not measured").all()
+
+
+def test_a_probe_s_per_event_samples_are_pooled_per_arm(tmp_path):
+    """Notification latencies are one sample per notification, so 2 runs per arm already decide."""
+    rng = np.random.default_rng(1)
+    study = tmp_path / "s"
+    results.write_study(study, {"study": "s", "created": results.utc_now(), "patterns": ["redis-pubsub"]})
+    for repeat in range(2):
+        for arm, scale in (("baseline", 500.0), ("treatment", 5.0)):  # polling ~0.5 s vs push ~5 ms
+            meta = RunMeta(f"p-{repeat}-{arm}", "s", "redis-pubsub", arm, repeat)
+            samples = pd.DataFrame({"name": "notify_ms", "value": rng.uniform(0.2, 1.8, 300) * scale})
+            derived = pd.DataFrame({"metric": ["requests", "errors"], "value": [100, 0], "unit": ""})
+            results.save_run(study, meta, {"derived": derived, "samples": samples})
+    table = stats.compare_study(study).set_index("metric")
+    assert table.loc["notify_p95_ms", "verdict"] == "holds"
+    assert table.loc["notify_p95_ms", "change"] < -0.95
