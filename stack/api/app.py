@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_fastapi_instrumentator import Instrumentator
 from psycopg import OperationalError
@@ -68,33 +68,40 @@ def build(config: ApiConfig) -> Sentinel:
 
 
 class BodySizeLimit:
-    """413 with a JSON message when a body exceeds the limit: at once when Content-Length says so,
-    otherwise as soon as the bytes read pass it."""
+    """413 with a JSON message when a body exceeds the limit: at once when Content-Length says so;
+    a chunked body is read (up to the limit, so at most that much is buffered) before the app sees it."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
-            declared = dict(scope["headers"]).get(b"content-length", b"")
+            headers = dict(scope["headers"])
+            declared = headers.get(b"content-length", b"")
             if declared.isdigit() and int(declared) > self.limit:
-                reply = JSONResponse({"detail": f"body of {int(declared)} bytes exceeds the {self.limit}-byte limit; "
-                                                "send a smaller body"}, status_code=413)
-                return await reply(scope, receive, send)
-            receive = self._counting(receive)
+                return await self._refuse(f"body of {int(declared)} bytes", scope, receive, send)
+            if b"chunked" in headers.get(b"transfer-encoding", b"").lower():
+                messages, size, more = [], 0, True
+                while more:
+                    message = await receive()
+                    messages.append(message)
+                    size += len(message.get("body", b""))
+                    more = message["type"] == "http.request" and message.get("more_body", False)
+                    if size > self.limit:
+                        return await self._refuse("chunked body", scope, receive, send)
+                receive = self._replay(messages, receive)
         await self.app(scope, receive, send)
 
-    def _counting(self, receive):
-        seen = 0
+    async def _refuse(self, what: str, scope, receive, send):
+        reply = JSONResponse({"detail": f"{what} exceeds the {self.limit}-byte limit; send a smaller body"},
+                             status_code=413)
+        await reply(scope, receive, send)
 
-        async def counted():
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise HTTPException(413, f"body exceeds the {self.limit}-byte limit; send a smaller body")
-            return message
-        return counted
+    @staticmethod
+    def _replay(messages: list, receive):
+        async def replayed():
+            return messages.pop(0) if messages else await receive()
+        return replayed
 
 
 def create_app(config: ApiConfig | None = None) -> FastAPI:
