@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -136,6 +137,8 @@ def test_worker_with_metrics_counts_tasks_across_processes_and_sees_a_backlog(wo
             incident_ids = [r[0] for r in conn.execute("SELECT id FROM incidents ORDER BY id")]
         results = [sender.send_task("sentinel.incident_created", args=(incident_ids[i % 3], 1)) for i in range(12)]
         missing = sender.send_task("sentinel.incident_created", args=(999999, 1))
+        expired = sender.send_task("sentinel.tenant_report", args=(1,),
+                                   expires=datetime.now(timezone.utc) - timedelta(seconds=5))
         reports = [sender.send_task("sentinel.tenant_report", args=(1,)) for _ in range(2)]
         event_ids = [r.get(timeout=30) for r in results]
         report_ids = [r.get(timeout=30) for r in reports]
@@ -158,6 +161,8 @@ def test_worker_with_metrics_counts_tasks_across_processes_and_sees_a_backlog(wo
                   for state in ("received", "started", "succeeded", "failed")}
         assert counts == {"received": 13, "started": 13, "succeeded": 12, "failed": 1}
         assert sample(m, "celery_tasks_total", task="sentinel.tenant_report", state="succeeded") == 2
+        wait_for(lambda: expired.state == "REVOKED", 10, "the expired task revoked")
+        assert sample(samples(base), "celery_tasks_total", task="sentinel.tenant_report", state="revoked") == 1
         assert sample(m, "celery_workers") == 2  # both prefork children, merged from their own files
 
         # a backlog: the worker stops consuming, tasks pile up in the broker, the gauge shows them
@@ -168,6 +173,14 @@ def test_worker_with_metrics_counts_tasks_across_processes_and_sees_a_backlog(wo
         assert sender.control.add_consumer("celery", destination=[hostname], reply=True, timeout=5)
         [r.get(timeout=30) for r in backlog]
         assert sample(samples(base), "celery_queue_length", queue="celery") == 0
+
+        # Postgres drops the worker's connections: the next tasks fail once, are retried and reconnect
+        with psycopg.connect(worker_db, autocommit=True) as conn:
+            assert conn.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                "WHERE application_name = 'sentinel-worker'").fetchone()[0] >= 1
+        again = [sender.send_task("sentinel.tenant_report", args=(1,)) for _ in range(2)]
+        assert all(isinstance(r.get(timeout=30), int) for r in again)
+        assert sample(samples(base), "celery_tasks_total", task="sentinel.tenant_report", state="retried") >= 1
 
         family = stop_group(proc)
     assert_gone(family)
