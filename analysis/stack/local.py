@@ -171,7 +171,7 @@ class LocalStack:
         ports = {f"port_{k.replace('-', '_')}": s.port(k) for k in PORT_OFFSETS if k != "truthsync"}
         return {"python": sys.executable, "host": s.host, "run": str(self.run), "config": str(self.run / "config"),
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
-                "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"),
+                "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"), "jwt_secret": s.secret("jwt_secret"),
                 "remediator_token": s.secret("remediator_token"),
                 "monitor_url": (f"postgresql://lab_monitor:{s.secret('monitor_password')}@{s.host}:"
                                 f"{s.port('postgres')}/{s.db_name}"), **ports}
