@@ -165,66 +165,55 @@ class RateLimitBurst(Probe):
 
 
 class NotifyLatency(Probe):
-    """P1 notifications: create incidents and time how long until a client sees them, by SSE
-    (pubsub) or by polling once a second (poll), as the frontend's bell would."""
+    """P1 notifications: create incidents and time how long until a client on the notification stream
+    sees them. The stream is the same in both arms; behind it the API either pushes from Redis pub/sub
+    or polls Postgres (``SENTINEL_NOTIFY_POLL_S``), which is what the pattern compares."""
 
     background = True
-    POLL_S = 1.0
 
     def __init__(self, every_s: float = 0.5):
         super().__init__()
         self.every_s = every_s
         self.sent: dict[int, float] = {}
         self.seen: dict[int, float] = {}
+        self._subscribed = threading.Event()
+        self._writing_done = threading.Event()
 
     def work(self, ctx: ProbeContext) -> None:
         login = _probe_login(ctx.scale, 0)
         listener = threading.Thread(target=self._listen, args=(ctx, login), daemon=True)
         listener.start()
-        time.sleep(1.0)  # the listener is subscribed before the first write
+        self._subscribed.wait(10)
         with _client(ctx, login) as client:
             while not self._stop.wait(self.every_s):
+                issued = time.monotonic()  # from the write's start: pub/sub may deliver before it returns
                 incident = _new_incident(client, "notification probe")
-                self.sent.setdefault(int(incident["id"]), time.monotonic())
-        time.sleep(2 * self.POLL_S)  # the last notifications may still be on their way
-        self._done = True
-        listener.join(timeout=10)
+                self.sent.setdefault(int(incident["id"]), issued)
+        self._writing_done.set()
+        listener.join(timeout=15)
 
     def _listen(self, ctx: ProbeContext, login) -> None:
-        self._done = False
-        with _client(ctx, login) as client:
-            if ctx.toggles.get("SENTINEL_NOTIFY", "poll") == "pubsub":
-                self._listen_sse(client)
-            else:
-                self._listen_poll(client)
-
-    def _mark(self, incident_id) -> None:
-        if incident_id is not None:
-            self.seen.setdefault(int(incident_id), time.monotonic())
-
-    def _listen_sse(self, client: httpx.Client) -> None:
         import json
 
-        with client.stream("GET", f"{API}/notifications/stream", timeout=None) as r:
-            for line in r.iter_lines():
-                if line.startswith("data:"):
-                    try:
-                        self._mark(json.loads(line[5:]).get("incident_id"))
-                    except (ValueError, AttributeError):
-                        continue
-                if getattr(self, "_done", False):
-                    return
-
-    def _listen_poll(self, client: httpx.Client) -> None:
-        cursor = None
-        while not getattr(self, "_done", False):
-            r = client.get(f"{API}/notifications", params={"since": cursor} if cursor else None)
-            if r.status_code == 200:
-                body = r.json()
-                for item in body.get("items", []):
-                    self._mark(item.get("incident_id", item.get("id")))
-                cursor = body.get("cursor", cursor)
-            time.sleep(self.POLL_S)
+        with _client(ctx, login) as client:
+            # events arrive every ``every_s`` while the probe writes; a 3 s silence after it stopped ends the listen
+            with client.stream("GET", f"{API}/notifications/stream", timeout=httpx.Timeout(10, read=3.0)) as r:
+                r.raise_for_status()
+                try:
+                    for line in r.iter_lines():
+                        self._subscribed.set()
+                        if line.startswith("data:"):
+                            try:
+                                incident_id = json.loads(line[5:]).get("incident_id")
+                            except ValueError:
+                                continue
+                            if incident_id is not None:
+                                self.seen.setdefault(int(incident_id), time.monotonic())
+                        if self._writing_done.is_set() and len(self.seen) >= len(self.sent):
+                            return
+                except httpx.ReadTimeout:
+                    if not self._writing_done.is_set():
+                        raise
 
     def _latencies(self) -> list[float]:
         return [(self.seen[i] - t) * 1000 for i, t in self.sent.items() if i in self.seen]
