@@ -5,6 +5,7 @@ to ``send_task``; the worker's metrics hooks are connected by ``python -m stack.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 from celery import Celery, signals
@@ -40,3 +41,5 @@ celery_app.conf.update(
 def _json_lines(**_) -> None:
     """Celery's own logs (and the tasks') go to LOG_FILE as JSON lines, like every other service."""
     jsonlog.configure(os.environ.get("LOG_FILE"), os.environ.get("SERVICE_NAME") or "worker")
+    # stack.worker.tasklog writes the line per finished task; Celery keeps its warnings and failures
+    logging.getLogger("celery.app.trace").setLevel(logging.WARNING)

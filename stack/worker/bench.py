@@ -3,7 +3,7 @@
 Starts the worker (metrics off/on as ABBA, then BAAB, and so on, so drift and
 the position in a round cancel on a shared machine), on a queue of its own so it never takes the
 stack's tasks, sends a burst of ``sentinel.incident_created`` and reads each
-task's run time from the worker's own JSON log (Celery's ``runtime``), which
+task's run time (prerun → postrun) from the worker's own JSON log, which
 exists in both arms. Needs DATABASE_URL with seeded data and REDIS_URL; the
 incident events it writes are deleted at the end. It also times the metric
 signal handlers themselves, in this process, in multiprocess mode.
@@ -57,8 +57,8 @@ def run_arm(metrics: str, tasks: int, incident: tuple[int, int], sender: Celery,
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(60)
-    runtimes = [line["data"]["runtime"] * 1000 for line in map(json.loads, log_file.read_text().splitlines())
-                if line["logger"] == "celery.app.trace" and "runtime" in line.get("data", {})]
+    runtimes = [line["duration_ms"] for line in map(json.loads, log_file.read_text().splitlines())
+                if line["logger"] == "stack.worker.tasklog"]
     return {"metrics": metrics, "tasks_per_s": tasks / wall, "p50_ms": float(np.percentile(runtimes, 50)),
             "p95_ms": float(np.percentile(runtimes, 95)), "scrape_ms": scrape_ms}
 
@@ -87,10 +87,10 @@ def handler_cost_us(n: int = 20_000) -> float:
         class Task:
             name = "sentinel.bench"
         started = time.perf_counter()
-        for i in range(n):
-            metrics._prerun(task_id=i, task=Task)
+        for _ in range(n):
+            metrics._prerun(task=Task)
             metrics._succeeded(sender=Task)
-            metrics._postrun(task_id=i, task=Task)
+            metrics._observe(Task.name, "SUCCESS", 0.002)
         cost = (time.perf_counter() - started) * 1e6 / n
         del os.environ["PROMETHEUS_MULTIPROC_DIR"]
     return cost

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 
 import redis
 from celery import signals
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
+from stack.worker import tasklog
 from stack.worker.queues import queue_lengths
 
 log = logging.getLogger("stack.worker.metrics")
@@ -25,9 +25,6 @@ TASKS = Counter("celery_tasks", "Celery tasks by name and state", ["task", "stat
 DURATION = Histogram("celery_task_duration_seconds", "Task run time, prerun to postrun", ["task"],
                      buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60))
 WORKERS = Gauge("celery_workers", "Live worker pool processes", multiprocess_mode="livesum")
-
-_started: dict[str, float] = {}
-
 
 def _name(sender=None, request=None) -> str:
     return getattr(sender, "name", None) or getattr(request, "name", None) or "unknown"
@@ -39,16 +36,15 @@ def _received(request=None, **_):
 
 
 @signals.task_prerun.connect
-def _prerun(task_id=None, task=None, **_):
-    _started[task_id] = time.perf_counter()
+def _prerun(task=None, **_):
     TASKS.labels(_name(task), "started").inc()
 
 
-@signals.task_postrun.connect
-def _postrun(task_id=None, task=None, **_):
-    began = _started.pop(task_id, None)
-    if began is not None:
-        DURATION.labels(_name(task)).observe(time.perf_counter() - began)
+def _observe(task: str, state: str, seconds: float) -> None:
+    DURATION.labels(task).observe(seconds)
+
+
+tasklog.on_finished.append(_observe)  # prerun → postrun, timed once for the log line and the histogram
 
 
 @signals.task_success.connect

@@ -14,6 +14,7 @@ import redis
 from celery import signals
 from psycopg.types.json import Jsonb
 
+from stack.worker import tasklog  # noqa: F401  one timed log line per task
 from stack.worker.app import CLEANUP, HEALTH_SNAPSHOT, INCIDENT_CREATED, TENANT_REPORT, celery_app
 from stack.worker.config import WorkerConfig
 from stack.worker.queues import queue_lengths

@@ -186,7 +186,12 @@ def test_worker_with_metrics_counts_tasks_across_processes_and_sees_a_backlog(wo
     assert_gone(family)
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert {"timestamp", "level", "logger", "message", "service"} <= set(lines[-1])
-    assert any("succeeded" in line["message"] and line["logger"].startswith("celery") for line in lines)
+    done = [line for line in lines if line["logger"] == "stack.worker.tasklog"]
+    created = [line for line in done if line["task"] == "sentinel.incident_created"]
+    assert [line["status"] for line in created].count("SUCCESS") == 12
+    assert all(line["tenant"] == 1 and line["duration_ms"] > 0 and line["request_id"] for line in created)
+    assert len({line["request_id"] for line in created}) == 13  # the task id, one per task
+    assert [line["level"] for line in lines if line["logger"] == "celery.app.trace"] == ["ERROR"]
 
 
 def test_worker_without_metrics_exports_no_task_metrics_and_beat_takes_snapshots(worker_db, redis_url, tmp_path):
