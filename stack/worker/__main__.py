@@ -19,15 +19,16 @@ from stack import jsonlog
 from stack.worker.config import ConfigError, WorkerConfig
 
 
-def prepare_multiproc_dir(service: str) -> Path:
-    """PROMETHEUS_MULTIPROC_DIR (given, or a fresh temp dir), emptied: last run's values must not count."""
+def prepare_multiproc_dir(service: str) -> Path | None:
+    """PROMETHEUS_MULTIPROC_DIR (given, or a fresh temp dir), emptied: last run's values must not count.
+    Returns the directory to remove at exit (the temp one), None when it was given."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     path = Path(given) if given else Path(tempfile.mkdtemp(prefix=f"sentinel-{service}-metrics-"))
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
-    return path
+    return None if given else path
 
 
 @signals.worker_process_init.connect
@@ -43,21 +44,37 @@ def main() -> None:
     except ConfigError as exc:
         sys.exit(f"worker: {exc}")
     jsonlog.configure(cfg.log_file, cfg.service_name)
+    temp_dir = None
     if cfg.metrics:
-        prepare_multiproc_dir(cfg.service_name)
+        temp_dir = prepare_multiproc_dir(cfg.service_name)
     else:
         os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)  # baseline arm: no shared metric files at all
+    try:
+        run(cfg)
+    finally:
+        if temp_dir:
+            shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def run(cfg: WorkerConfig) -> None:
+    import psycopg
 
     from stack.api.db import apply_schema
     from stack.worker import server
     from stack.worker.app import celery_app
 
-    apply_schema(cfg.database_url)
-    if cfg.metrics:
-        from stack.worker import metrics  # connects the task signal handlers
-        server.serve(cfg.host, cfg.port, metrics.registry(cfg.redis_url, cfg.queues))
-    else:
-        server.serve(cfg.host, cfg.port)
+    try:
+        apply_schema(cfg.database_url)
+    except psycopg.OperationalError as exc:
+        sys.exit(f"worker: cannot reach Postgres to apply the schema ({exc}); check DATABASE_URL")
+    try:
+        if cfg.metrics:
+            from stack.worker import metrics  # connects the task signal handlers
+            server.serve(cfg.host, cfg.port, metrics.registry(cfg.redis_url, cfg.queues))
+        else:
+            server.serve(cfg.host, cfg.port)
+    except OSError as exc:
+        sys.exit(f"worker: cannot listen on {cfg.host}:{cfg.port} ({exc}); pick a free PORT")
     logging.getLogger("stack.worker").info("worker starting", extra={
         "metrics": cfg.metrics, "concurrency": cfg.concurrency, "queues": list(cfg.queues)})
     celery_app.conf.broker_url = celery_app.conf.result_backend = cfg.redis_url

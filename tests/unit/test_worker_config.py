@@ -43,3 +43,14 @@ def test_task_names_and_schedule_are_the_interface():
             "sentinel.tenant_report"} <= set(celery_app.tasks)
     schedule = {entry["task"]: entry["schedule"] for entry in celery_app.conf.beat_schedule.values()}
     assert schedule == {"sentinel.health_snapshot": 5.0, "sentinel.cleanup": 60.0}
+
+
+def test_worker_refuses_a_bad_toggle_with_a_message():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, **BASE, "SENTINEL_CELERY_METRICS": "maybe"}
+    done = subprocess.run([sys.executable, "-m", "stack.worker"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "SENTINEL_CELERY_METRICS='maybe': choose one of off, on" in done.stderr
