@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -84,12 +85,14 @@ def _probe_login(scale: str, which: int = -1):
     return users[which]
 
 
-def _client(ctx: ProbeContext, login) -> httpx.Client:
-    client = httpx.Client(base_url=ctx.settings.url("nginx"), timeout=10)
-    r = client.post(f"{API}/auth/login", json={"username": login.username, "password": login.password})
-    r.raise_for_status()
-    client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-    return client
+@contextmanager
+def _client(ctx: ProbeContext, login) -> Iterator[httpx.Client]:
+    """An HTTP client through Nginx, logged in as ``login``."""
+    with httpx.Client(base_url=ctx.settings.url("nginx"), timeout=10) as client:
+        r = client.post(f"{API}/auth/login", json={"username": login.username, "password": login.password})
+        r.raise_for_status()
+        client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        yield client
 
 
 def _new_incident(client: httpx.Client, title: str) -> dict:
