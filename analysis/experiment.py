@@ -282,7 +282,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
               "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.database_url)),
               "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
-    time.sleep(2 * settings.scrape_interval_s + 1)  # the scrapes after the run's end have happened
+    time.sleep(settings.scrape_interval_s + 0.5)  # a scrape after the run's end has happened
     probed, failed, samples = {}, [], []
     for name, probe in probes.items():
         try:

@@ -71,7 +71,7 @@ def _static_services() -> list[Service]:
                 depends_on=("postgres", "redis"), command="{python} -m stack.worker",
                 environment=dict(_PY_ENV)),
         Service("beat", "core", Health("process"), depends_on=("redis",),
-                command="{python} -m stack.worker.beat", environment=dict(_PY_ENV)),
+                command="{python} -m stack.worker.beat", environment={**_PY_ENV, "SENTINEL_BEAT_DIR": "{run}/beat"}),
         # front
         Service("frontend", "front", Health("http", "/"), depends_on=("api", "grafana"),
                 why_not_local="Next.js app built into a Docker image; the local stack serves the API only"),
