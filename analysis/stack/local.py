@@ -211,6 +211,8 @@ class LocalStack:
         password = s.secret("db_password")
         with psycopg.connect(host=str(self.run / "pgsocket"), port=s.port("postgres"), user="postgres",
                              dbname="postgres", autocommit=True) as conn:
+            # ALTER ROLE … PASSWORD is a utility statement: keep its text (the password) out of pg_stat_statements
+            conn.execute("SET pg_stat_statements.track_utility = off")
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (s.db_user,)).fetchone():
                 conn.execute(f'CREATE ROLE "{s.db_user}" LOGIN')
             conn.execute(f"ALTER ROLE \"{s.db_user}\" PASSWORD '{password}'")

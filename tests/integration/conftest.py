@@ -16,9 +16,11 @@ from analysis.stack.local import LocalStack
 
 
 def _free_port_base() -> int:
-    """A base in 30000–59000 whose lab ports are all free, so parallel test sessions never collide."""
+    """A base whose lab ports are all free, so parallel test sessions never collide. Bases stay below
+    Linux's ephemeral range (32768+), where any outgoing connection may take a port we want to listen on,
+    and off the user's 25xxx and the benchmarks' 27xxx."""
     rng = random.Random(os.getpid())
-    for base in rng.sample(range(30000, 60000, 1000), 30):
+    for base in rng.sample([b for b in range(10000, 24000, 1000)], 14):
         probe = Settings(port_base=base, truthsync_instances=4)
         ports = [probe.port(name) for name in PORT_OFFSETS if name != "truthsync"]
         ports += [probe.port(f"truthsync-{i}") for i in range(1, 5)]
@@ -72,3 +74,14 @@ def lab_stack():
     finally:
         stack.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def real_study(lab_stack):
+    """A short real redis-cache study on the session's stack: its directory under the stack's results."""
+    from analysis.experiment import Study, StudyConfig
+
+    config = StudyConfig(["redis-cache"], repeats=4, duration_s=8, warmup_s=3, users=10, study_id="it-cache")
+    outcome = Study(config, lab_stack.settings, stack=lab_stack).run()
+    assert not outcome.interrupted, "the session's study was interrupted"
+    return outcome

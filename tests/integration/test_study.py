@@ -1,35 +1,38 @@
-"""A short real redis-cache study on the local stack returns a verdict with an interval."""
+"""A short real redis-cache study on the local stack: a verdict with an interval, and its report."""
 from __future__ import annotations
 
+import base64
+import io
 import math
+import re
 
+import matplotlib.image
 import pytest
 
-from analysis import results, stats
-from analysis.experiment import Study, StudyConfig
-from analysis.stack import catalogue
+from analysis import report, stats
 
 pytestmark = pytest.mark.integration
-
-NEEDED = {"api", "nginx", "postgres", "redis"}
-
-
-@pytest.fixture
-def api_stack(lab_stack):
-    missing = NEEDED - {s.name for s in catalogue.local_services(lab_stack.settings)}
-    if missing:
-        pytest.skip(f"the local stack does not run {sorted(missing)} yet (catalogue: enabled=False)")
-    return lab_stack
+IMAGE = re.compile(r'<img[^>]*src="data:image/png;base64,([^"]+)"')
 
 
-def test_a_short_redis_cache_study_returns_a_verdict_with_an_interval(api_stack):
-    config = StudyConfig(["redis-cache"], repeats=4, duration_s=8, warmup_s=3, users=10, study_id="it-cache")
-    outcome = Study(config, api_stack.settings, stack=api_stack).run()
-    assert not outcome.interrupted and len(outcome.completed) == 9
-    table = stats.compare_study(results.latest_study(api_stack.settings.results_dir)).set_index("metric")
+def test_a_short_redis_cache_study_returns_a_verdict_with_an_interval(real_study, lab_stack):
+    assert len(real_study.completed) == 9  # a warm-up and four repeats of each arm
+    table = stats.compare_study(real_study.study_dir).set_index("metric")
     pg = table.loc["pg_statements_per_request"]
     assert pg["verdict"] in {"holds", "refuted", "inconclusive"} and pg["reason"]
     assert math.isfinite(pg["ci_low"]) and pg["ci_low"] <= pg["change"] <= pg["ci_high"]
+    assert pg["change"] < 0, "a cache in front of the dashboard must not add statements"
     p50 = table.loc["dashboard_p50_ms"]
     assert math.isfinite(p50["ci_low"]) and math.isfinite(p50["ci_high"])
-    assert api_stack.toggles().get("SENTINEL_CACHE", "off") == "off", "the study restored the stack's toggles"
+    assert table.loc["stale_reads", "verdict"] == "holds", table.loc["stale_reads", "reason"]
+    assert lab_stack.toggles().get("SENTINEL_CACHE", "off") == "off", "the study restored the stack's toggles"
+
+
+def test_the_report_of_a_real_study_holds_the_verdicts_and_real_figures(real_study, tmp_path):
+    index = report.render(real_study.study_dir, tmp_path)
+    html = index.read_text()
+    assert '<table class="verdicts"' in html and "pg_statements_per_request" in html
+    page = (index.parent / "redis-cache.html").read_text()
+    images = [matplotlib.image.imread(io.BytesIO(base64.b64decode(b)), format="png") for b in IMAGE.findall(page)]
+    assert images, "the pattern page embeds its figures"
+    assert all(img.shape[0] > 100 and img.shape[1] > 100 and img.std() > 0.01 for img in images)
