@@ -172,3 +172,21 @@ def test_a_service_killed_with_sigkill_shows_as_not_healthy(small_stack):
             break
         time.sleep(0.2)
     assert state in {"unhealthy", "stopped"}
+
+
+def test_mtail_turns_error_lines_of_the_services_logs_into_a_metric(lab_stack):
+    url = f"{lab_stack.settings.url('mtail')}/metrics"
+
+    def errors() -> float:
+        line = next((l for l in httpx.get(url, timeout=5).text.splitlines()
+                     if l.startswith("sentinel_log_errors_total")), None)
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    before = errors()
+    with open(lab_stack.settings.log_dir / "api.log", "a") as log:
+        log.write('{"timestamp":"2026-01-01T00:00:00.000+00:00","level":"ERROR","logger":"test",'
+                  '"message":"mtail probe","service":"api"}\n')
+    deadline = time.monotonic() + 15
+    while errors() < before + 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert errors() == before + 1
