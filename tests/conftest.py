@@ -7,32 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+from ports import free_port, wait_port
 
 from analysis.stack.local import PG_BIN
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
@@ -51,7 +33,7 @@ def _service_dir():
 def pg_dsn(_service_dir) -> str:
     """A throwaway Postgres 15 with pg_stat_statements and pg_trgm; DSN of db ``sentinel``."""
     data = _service_dir / "pg"
-    port = _free_port()
+    port = free_port()
     subprocess.run(_as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres",
                                  "--auth=trust", "-E", "UTF8", "--locale=C"]),
                    check=True, capture_output=True)
@@ -63,7 +45,7 @@ def pg_dsn(_service_dir) -> str:
     subprocess.run(_as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l",
                                  str(data / "server.log"), "start"]), check=True, capture_output=True)
     try:
-        _wait_port(port)
+        wait_port(port)
         subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q", "-c",
                         "CREATE ROLE sentinel LOGIN SUPERUSER PASSWORD 'sentinel'",
                         "-c", "CREATE DATABASE sentinel OWNER sentinel"], check=True, capture_output=True)
@@ -79,12 +61,12 @@ def pg_dsn(_service_dir) -> str:
 @pytest.fixture(scope="session")
 def redis_url(_service_dir) -> str:
     """A throwaway Redis on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
                              "--save", "", "--appendonly", "no", "--dir", str(_service_dir)],
                             stdout=subprocess.DEVNULL)
     try:
-        _wait_port(port)
+        wait_port(port)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
         proc.terminate()
@@ -95,7 +77,7 @@ class RedisServer:
     """A private redis-server a test may stop and start again (same port)."""
 
     def __init__(self, workdir: Path):
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = workdir
         self.proc: subprocess.Popen | None = None
 
@@ -107,7 +89,7 @@ class RedisServer:
         self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                                       "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
                                      stdout=subprocess.DEVNULL)
-        _wait_port(self.port)
+        wait_port(self.port)
         return self
 
     def stop(self) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -16,6 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
+from ports import free_port
 
 from analysis.collect import postgres
 from analysis.load import REPO, Workload, run
@@ -48,12 +48,6 @@ class Flood(FastHttpUser):  # no wait time: each user fires as fast as it can
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_http(url: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -69,7 +63,7 @@ def _wait_http(url: str, timeout: float = 20.0) -> None:
 def nginx(tmp_path_factory):
     """A one-worker nginx answering 200 on / and 404 elsewhere: far faster than one Locust process."""
     d = tmp_path_factory.mktemp("nginx")
-    port = _free_port()
+    port = free_port()
     (d / "nginx.conf").write_text(textwrap.dedent(f"""
         worker_processes 1; error_log {d}/error.log; pid {d}/nginx.pid;
         events {{ worker_connections 4096; }}
@@ -189,7 +183,7 @@ ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), App).serve_forever()
 
 
 def test_the_statements_delta_holds_what_the_run_caused_and_nothing_from_before(pg_dsn, locustfile, tmp_path):
-    port = _free_port()
+    port = free_port()
     app = tmp_path / "app.py"
     app.write_text(PG_APP)
     server = subprocess.Popen([sys.executable, str(app)], env={**os.environ, "PORT": str(port), "DATABASE_URL": pg_dsn})
