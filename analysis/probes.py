@@ -221,8 +221,8 @@ class NotifyLatency(Probe):
                                 continue
                             if incident_id is not None:
                                 self.seen.setdefault(int(incident_id), time.monotonic())
-                        if self._writing_done.is_set() and len(self.seen) >= len(self.sent):
-                            return
+                        if self._writing_done.is_set() and self.sent.keys() <= self.seen.keys():
+                            return  # every probe incident arrived (other users' incidents arrive too)
                 except httpx.ReadTimeout:
                     if not self._writing_done.is_set():
                         raise
