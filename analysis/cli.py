@@ -223,6 +223,45 @@ def compare(study_id: Optional[str] = typer.Argument(None, metavar="STUDY", help
     print(_json_rows(path, table)) if as_json else _print_comparison(path, table)
 
 
+@app.command()
+def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUDY]...",
+                                                            help="A/A studies to summarise (default: run new ones)"),
+              runs: int = typer.Option(10, "--runs", min=1, help="A/A studies to run when none are given")) -> None:
+    """The lab's false-positive rate: A/A studies (same arm twice) and how often one is flagged significant."""
+    from analysis.calibration import false_positive_rate, summarize
+    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.settings import Settings
+    from analysis.stack import open_stack
+
+    if studies:
+        dirs = [_study_dir(s) for s in studies]
+    else:
+        settings = Settings.from_env()
+        stack, dirs = open_stack(settings), []
+        started_here = not stack.is_up()
+        try:
+            for i in range(runs):
+                err.print(f"A/A study {i + 1} of {runs}", highlight=False)
+                config = StudyConfig(["aa"], QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S, keep_up=True)
+                outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
+                dirs.append(outcome.study_dir)
+                if outcome.interrupted:
+                    break
+        except (StudyError, RuntimeError) as exc:
+            _fail(exc)
+        finally:
+            if started_here:
+                stack.down()
+    summary = summarize(dirs)
+    out = Table(title=f"A/A calibration over {len(dirs)} studies: false-positive rate "
+                      f"{false_positive_rate(summary) * 100:.1f} %")
+    for col in summary.columns:
+        out.add_column(col)
+    for r in summary.to_dict("records"):
+        out.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r.values()))
+    console.print(out)
+
+
 def main() -> None:
     app()
 

@@ -1,0 +1,38 @@
+"""A/A calibration: identical arms give no significant change, and the summary says how wide the noise is."""
+import numpy as np
+import pandas as pd
+
+from analysis import calibration, results
+from analysis.results import RunMeta
+
+
+def _aa_study(root, name, rng, drift=0.0):
+    study = root / name
+    results.write_study(study, {"study": name, "created": results.utc_now(), "patterns": ["aa"]})
+    for repeat in range(4):
+        for arm in ("baseline", "treatment"):
+            shift = drift if arm == "treatment" else 0.0
+            meta = RunMeta(f"aa-{repeat}-{arm}", name, "aa", arm, repeat)
+            derived = pd.DataFrame({"metric": ["requests", "pg_statements", "errors", "throughput_rps"],
+                                    "value": [1000, 3000 * (1 + shift) * rng.normal(1, 0.01), 0,
+                                              200 * rng.normal(1, 0.02)], "unit": ""})
+            requests = pd.DataFrame({"timestamp": pd.Timestamp("2026-01-01", tz="UTC"), "name": "/api/v1/dashboard/1",
+                                     "response_time_ms": rng.lognormal(2.5, 0.4, 400), "success": True})
+            results.save_run(study, meta, {"derived": derived, "requests": requests})
+    return study
+
+
+def test_identical_arms_are_never_flagged_and_the_detectable_change_exceeds_the_noise(tmp_path):
+    rng = np.random.default_rng(7)
+    studies = [_aa_study(tmp_path, f"aa{i}", rng) for i in range(3)]
+    summary = calibration.summarize(studies).set_index("metric")
+    assert calibration.false_positive_rate(summary.reset_index()) == 0.0
+    assert "error_rate" not in summary.index  # no errors in either arm: nothing to test
+    pg = summary.loc["pg_statements_per_request"]
+    assert pg["studies"] == 3 and pg["smallest_detectable"] > pg["noise"]
+
+
+def test_a_real_difference_between_the_arms_is_counted_as_a_false_positive(tmp_path):
+    rng = np.random.default_rng(8)
+    summary = calibration.summarize([_aa_study(tmp_path, "drift", rng, drift=0.3)])
+    assert summary.set_index("metric").loc["pg_statements_per_request", "significant"] == 1
