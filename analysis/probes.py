@@ -111,13 +111,14 @@ class StaleReads(Probe):
     """P1 cache: read a dashboard, write an incident, read again; the second read must count it.
 
     Other users only add incidents, so the 24 h total after the write must exceed the one before,
-    less the tenant's incidents that aged out of the 24 h window between the two reads (asked of
-    Postgres directly, so a busy tenant's rolling window is never mistaken for a stale read).
+    less the tenant's incidents that aged out of the 24 h window since the first dashboard was
+    computed (its ``generated_at``: a cached one may be 30 s old), asked of Postgres directly, so a
+    busy tenant's rolling window is never mistaken for a stale read.
     """
 
     background = True
     _ROLLED = ("SELECT count(*) FROM incidents WHERE tenant_id = %s "
-               "AND opened_at > %s - interval '24 hours' AND opened_at <= now() - interval '24 hours'")
+               "AND opened_at > %s::timestamptz - interval '24 hours' AND opened_at <= now() - interval '24 hours'")
 
     def __init__(self, interval_s: float = 0.5):
         super().__init__()
@@ -128,11 +129,11 @@ class StaleReads(Probe):
         with _client(ctx, login) as client, psycopg.connect(ctx.settings.database_url, autocommit=True) as db:
             url = f"{API}/dashboard/{login.tenant_id}"
             while not self._stop.wait(self.interval_s):
-                (start,) = db.execute("SELECT now()").fetchone()
-                before = dashboard_total(client.get(url).raise_for_status().json())
+                first = client.get(url).raise_for_status().json()
                 _new_incident(client, "stale-read probe")
                 after = dashboard_total(client.get(url).raise_for_status().json())
-                (rolled,) = db.execute(self._ROLLED, (login.tenant_id, start)).fetchone()
+                (rolled,) = db.execute(self._ROLLED, (login.tenant_id, first["generated_at"])).fetchone()
+                before = dashboard_total(first)
                 self.checks += 1
                 self.stale += after <= before - rolled
 
