@@ -4,9 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
+from stack.envconfig import ConfigError
 
 
 @dataclass(frozen=True)

@@ -5,27 +5,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-
-class ConfigError(ValueError):
-    """A setting has a value the API cannot run with."""
-
-
-def _choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, default).strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
-    return value
-
-
-def _number(env: dict[str, str], name: str, default: float, kind=float):
-    raw = env.get(name, str(default))
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} must be a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name}={raw!r} must be positive")
-    return value
+from stack.envconfig import ConfigError, choice, number
 
 
 @dataclass(frozen=True)
@@ -69,17 +49,17 @@ class ApiConfig:
             database_url=env.get("DATABASE_URL", ""), redis_url=env.get("REDIS_URL", ""),
             host=env.get("HOST", "127.0.0.1"), port=int(env.get("PORT", "8000")),
             service_name=env.get("SERVICE_NAME", "api"), log_file=env.get("LOG_FILE") or None,
-            cache=_choice(env, "SENTINEL_CACHE", "off", ("off", "on")),
-            cache_ttl_s=_number(env, "SENTINEL_CACHE_TTL_S", 30.0),
-            ratelimit=_choice(env, "SENTINEL_RATELIMIT", "off", ("off", "on")),
-            ratelimit_per_min=int(_number(env, "SENTINEL_RATELIMIT_PER_MIN", 600, float)),
-            sessions=_choice(env, "SENTINEL_SESSIONS", "jwt", ("jwt", "redis")),
-            session_ttl_s=int(_number(env, "SENTINEL_SESSION_TTL_S", 3600, float)),
-            notify=_choice(env, "SENTINEL_NOTIFY", "poll", ("poll", "pubsub")),
-            notify_poll_s=_number(env, "SENTINEL_NOTIFY_POLL_S", 1.0),
+            cache=choice(env, "SENTINEL_CACHE", "off", ("off", "on")),
+            cache_ttl_s=number(env, "SENTINEL_CACHE_TTL_S", 30.0),
+            ratelimit=choice(env, "SENTINEL_RATELIMIT", "off", ("off", "on")),
+            ratelimit_per_min=int(number(env, "SENTINEL_RATELIMIT_PER_MIN", 600, float)),
+            sessions=choice(env, "SENTINEL_SESSIONS", "jwt", ("jwt", "redis")),
+            session_ttl_s=int(number(env, "SENTINEL_SESSION_TTL_S", 3600, float)),
+            notify=choice(env, "SENTINEL_NOTIFY", "poll", ("poll", "pubsub")),
+            notify_poll_s=number(env, "SENTINEL_NOTIFY_POLL_S", 1.0),
             jwt_secret=secret or secrets.token_urlsafe(32), jwt_secret_generated=not secret,
             admin_token=env.get("SENTINEL_ADMIN_TOKEN") or None,
-            db_pool_size=int(_number(env, "SENTINEL_DB_POOL_SIZE", 10, float)),
+            db_pool_size=int(number(env, "SENTINEL_DB_POOL_SIZE", 10, float)),
         )
         values.update(overrides)
         return cls(**values)

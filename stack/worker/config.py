@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from stack.api.config import ConfigError, _choice, _number
+from stack.envconfig import ConfigError, choice, number
 
 
 @dataclass(frozen=True)
@@ -27,14 +27,14 @@ class WorkerConfig:
         missing = [n for n in ("DATABASE_URL", "REDIS_URL") if not env.get(n)]
         if missing:
             raise ConfigError(f"set {' and '.join(missing)} (postgresql://… and redis://…) before starting the worker")
-        metrics = _choice(env, "SENTINEL_CELERY_METRICS", "off", ("off", "on"))
+        metrics = choice(env, "SENTINEL_CELERY_METRICS", "off", ("off", "on"))
         queues = tuple(q.strip() for q in (env.get("SENTINEL_CELERY_QUEUES") or "celery").split(",") if q.strip())
         return cls(
             database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"],
-            host=env.get("HOST") or "127.0.0.1", port=_number(env, "PORT", 8000, int),
+            host=env.get("HOST") or "127.0.0.1", port=number(env, "PORT", 8000, int),
             service_name=env.get("SERVICE_NAME") or "worker", log_file=env.get("LOG_FILE") or None,
-            metrics=metrics == "on", concurrency=_number(env, "SENTINEL_WORKER_CONCURRENCY", 2, int),
+            metrics=metrics == "on", concurrency=number(env, "SENTINEL_WORKER_CONCURRENCY", 2, int),
             queues=queues or ("celery",),
-            snapshot_retention_s=_number(env, "SENTINEL_SNAPSHOT_RETENTION_S", 3600, int),
-            event_retention_s=_number(env, "SENTINEL_EVENT_RETENTION_S", 7 * 86400, int),
+            snapshot_retention_s=number(env, "SENTINEL_SNAPSHOT_RETENTION_S", 3600, int),
+            event_retention_s=number(env, "SENTINEL_EVENT_RETENTION_S", 7 * 86400, int),
         )

@@ -1,0 +1,25 @@
+"""Reading a service's settings from the environment: one error type, and checks that name the variable."""
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
+    return value
+
+
+def number(env: dict[str, str], name: str, default: float, kind=float):
+    """A positive number of ``kind`` from ``env[name]`` (``default`` when unset)."""
+    raw = env.get(name, str(default))
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} must be a number") from None
+    if value <= 0:
+        raise ConfigError(f"{name}={raw!r} must be positive")
+    return value
