@@ -23,7 +23,7 @@ from analysis.settings import PORT_OFFSETS, REPO, Settings
 from analysis.stack import catalogue, health, toggles
 from analysis.stack.catalogue import Service
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
-from analysis.stack.supervisor import Program, Supervisor, write_config
+from analysis.stack.supervisor import Program, Supervisor
 
 
 
@@ -164,7 +164,7 @@ class LocalStack:
             command = s.command.format(**ctx, name=s.name, port=self.settings.port(s.port) if s.port else "")
             programs.append(Program(s.name, command, env, str(REPO), str(self.settings.log_dir / f"{s.name}.out"),
                                     user=s.user, stop_signal=s.stop_signal))
-        write_config(self.supervisor.conf, self.run, programs)
+        self.supervisor.write_config(programs)
 
     def _format_context(self) -> dict:
         s = self.settings

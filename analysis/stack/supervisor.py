@@ -34,33 +34,6 @@ def _env_line(env: dict[str, str]) -> str:
     return ",".join(f"{k}={q(v)}" for k, v in sorted(env.items()))
 
 
-def write_config(path: Path, run_dir: Path, programs: list[Program]) -> None:
-    """Write supervisord.conf for ``programs``; supervisord itself listens on a 0700 unix socket."""
-    lines = [
-        "[unix_http_server]", f"file={run_dir}/supervisor.sock", "chmod=0700", "",
-        "[supervisord]", f"logfile={run_dir}/logs/supervisord.txt", f"pidfile={run_dir}/supervisord.pid",
-        "loglevel=info", "nodaemon=false", f"directory={run_dir}", "minfds=4096", "",
-        "[rpcinterface:supervisor]",
-        "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-        "[supervisorctl]", f"serverurl=unix://{run_dir}/supervisor.sock", "",
-    ]
-    if os.geteuid() == 0:
-        lines[lines.index("[supervisord]") + 1:lines.index("[supervisord]") + 1] = ["user=root"]
-    for p in programs:
-        lines += [f"[program:{p.name}]",
-                  f"command={p.command.replace('%', '%%')}",
-                  f"directory={p.directory}",
-                  f"environment={_env_line(p.environment)}",
-                  "autostart=false", "autorestart=false", "startsecs=1", "startretries=0",
-                  f"stopsignal={p.stop_signal}", "stopwaitsecs=20", "stopasgroup=true", "killasgroup=true",
-                  f"stdout_logfile={p.stdout}", "stdout_logfile_maxbytes=10MB", "stdout_logfile_backups=1",
-                  "redirect_stderr=true"]
-        if p.user and os.geteuid() == 0:
-            lines.append(f"user={p.user}")
-        lines.append("")
-    path.write_text("\n".join(lines))
-
-
 class Supervisor:
     """Start, talk to and shut down one supervisord instance."""
 
@@ -69,6 +42,32 @@ class Supervisor:
         self.conf = run_dir / "supervisord.conf"
         self.sock = run_dir / "supervisor.sock"
         self.pidfile = run_dir / "supervisord.pid"
+
+    def write_config(self, programs: list[Program]) -> None:
+        """Write supervisord.conf for ``programs``; supervisord itself listens on a 0700 unix socket."""
+        run_dir = self.run_dir
+        lines = [
+            "[unix_http_server]", f"file={self.sock}", "chmod=0700", "",
+            "[supervisord]", *(["user=root"] if os.geteuid() == 0 else []),
+            f"logfile={run_dir}/logs/supervisord.txt", f"pidfile={self.pidfile}",
+            "loglevel=info", "nodaemon=false", f"directory={run_dir}", "minfds=4096", "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+            "[supervisorctl]", f"serverurl=unix://{self.sock}", "",
+        ]
+        for p in programs:
+            lines += [f"[program:{p.name}]",
+                      f"command={p.command.replace('%', '%%')}",
+                      f"directory={p.directory}",
+                      f"environment={_env_line(p.environment)}",
+                      "autostart=false", "autorestart=false", "startsecs=1", "startretries=0",
+                      f"stopsignal={p.stop_signal}", "stopwaitsecs=20", "stopasgroup=true", "killasgroup=true",
+                      f"stdout_logfile={p.stdout}", "stdout_logfile_maxbytes=10MB", "stdout_logfile_backups=1",
+                      "redirect_stderr=true"]
+            if p.user and os.geteuid() == 0:
+                lines.append(f"user={p.user}")
+            lines.append("")
+        self.conf.write_text("\n".join(lines))
 
     @property
     def rpc(self):

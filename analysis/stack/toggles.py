@@ -6,6 +6,7 @@ the worker and TruthSync read them at start.
 """
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass
 
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 class Toggle:
     name: str
     default: str
-    services: tuple[str, ...]  # service names; "truthsync-*" means every instance
+    services: tuple[str, ...]  # service names or globs: "truthsync-*" means every instance
     choices: tuple[str, ...] = ()  # empty: any value of the right kind
     numeric: bool = False
     doc: str = ""
@@ -30,7 +31,7 @@ class Toggle:
         return value
 
     def affects(self, service: str) -> bool:
-        return any(service == s or (s.endswith("*") and service.startswith(s[:-1])) for s in self.services)
+        return any(fnmatch.fnmatchcase(service, pattern) for pattern in self.services)
 
 
 class ToggleError(ValueError):
