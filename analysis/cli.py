@@ -43,17 +43,42 @@ def _print_status(stack, statuses) -> None:
 
 
 @app.command()
-def up(stack: Optional[str] = StackOpt, set_: Optional[list[str]] = SetOpt) -> None:
+def up(stack: Optional[str] = StackOpt, set_: Optional[list[str]] = SetOpt,
+       check: bool = typer.Option(False, "--check", help="compose: then walk the first-start checks live "
+                                  "(targets up, alert routing, logs through Alloy and Loki, Grafana auth)")) -> None:
     """Stand the stack up and wait until every service is healthy."""
     from analysis.stack.toggles import ToggleError, parse_assignments
 
     try:
         st = _stack(stack)
+        if check and st.kind != "compose":
+            raise ValueError("--check walks the compose stack's first-start checks: add --stack compose")
         with console.status("starting services…"):
             statuses = st.up(parse_assignments(set_ or []) if set_ else None)
     except (ToggleError, RuntimeError, ValueError) as exc:
         _fail(exc)
     _print_status(st, statuses)
+    if check:
+        _compose_check(st)
+
+
+def _compose_check(st) -> None:
+    """Print the live first-start checks as a table; exit 1 when one failed."""
+    from analysis.stack.compose import published_url
+    from analysis.stack.compose_check import compose_checks
+
+    with console.status("checking the running stack…"):
+        checks = compose_checks(st, lambda service: published_url(st.settings, service))
+    table = Table(title="compose first-start checks")
+    for col in ("check", "result", "detail"):
+        table.add_column(col)
+    for c in checks:
+        table.add_row(c.name, "[green]pass[/]" if c.ok else "[red]FAIL[/]", c.detail)
+    console.print(table)
+    if not all(c.ok for c in checks):
+        err.print("[red]some checks failed[/red]: fix them in the order listed; to report one, attach this table "
+                  "and `docker compose -p sentinel-lab logs --tail 100 <service>`", highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()

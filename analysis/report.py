@@ -18,6 +18,7 @@ import pandas as pd
 from analysis import patterns, results
 from analysis.plots import VERDICT_COLOURS, describe_change, percent
 from analysis.settings import REPO, Settings
+from analysis.stack import compose
 
 NOTEBOOKS = REPO / "notebooks"
 OVERVIEW = NOTEBOOKS / "00_overview.ipynb"
@@ -177,6 +178,8 @@ def absent_lines(meta: dict) -> list[str]:
     """What did not run and what that leaves unmeasured, as sentences."""
     lines = [f"{service} was absent: {why}" for service, why in (meta.get("absent") or {}).items()]
     lines += [f"{pattern} was not measured: {why}" for pattern, why in (meta.get("not_measured") or {}).items()]
+    if meta.get("stack") == "compose":
+        lines += [f"{what}: {why}" for what, why in compose.LIMITS.items()]
     return lines
 
 

@@ -48,6 +48,17 @@ ONE_SHOT = ("ollama-pull", "n8n-loader")
 CONFIG_TOGGLED = ("postgres",)
 #: compose-only services that Prometheus scrapes besides the catalogue's
 EXTRA_SCRAPES = ("loki", "grafana", "alloy")
+#: targets whose series carry their own ``service`` label (Alloy's log counters: one per service's log),
+#: scraped with ``honor_labels`` so Prometheus keeps it instead of renaming it ``exported_service``
+OWN_SERVICE_LABEL = ("alloy",)
+
+#: what the compose stack cannot do that the local one can, said in every compose study's report
+LIMITS: dict[str, str] = {
+    "remediation": "restart actions are record-only in compose: the remediator restarts services through "
+                   "the local stack's supervisord and has no access to the Docker engine (none is given to it "
+                   "on purpose), so it refuses each restart and audits the decision; flush_cache and "
+                   "record_only act as they do locally",
+}
 
 Runner = Callable[..., subprocess.CompletedProcess]
 
@@ -73,6 +84,11 @@ def host_port(settings: Settings, service: str) -> int:
     return settings.port(service)
 
 
+def published_url(settings: Settings, service: str) -> str:
+    """Where the host reaches a compose service's published port."""
+    return f"http://{settings.host}:{host_port(settings, service)}"
+
+
 def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
     """The context the shared templates get in compose: service names as hosts, container ports."""
     svc = {name: {"host": name, "port": CONTAINER_PORTS[name]} for name in PORT_OFFSETS if name != "truthsync"}
@@ -89,6 +105,9 @@ def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
                 job["dns_port"] = CONTAINER_PORTS[name]
             jobs.append(job)
     jobs += [{"name": n, "path": "/metrics", "targets": [f"{n}:{CONTAINER_PORTS[n]}"]} for n in EXTRA_SCRAPES]
+    for job in jobs:
+        if job["name"] in OWN_SERVICE_LABEL:
+            job["honor_labels"] = True
     return {
         "stack": "compose", "svc": svc, "run": "/run/sentinel", "logs": "/var/log/sentinel",
         "config": "/etc/sentinel", "scrape_interval": settings.scrape_interval_s, "scrape_jobs": jobs,

@@ -6,7 +6,9 @@ import json
 import subprocess
 
 import pytest
+from typer.testing import CliRunner
 
+from analysis.cli import app
 from analysis.settings import Settings
 from analysis.stack import open_stack
 from analysis.stack.compose import COMPOSE_FILE, ONE_SHOT, ComposeStack, compose_services, parse_ps
@@ -180,3 +182,10 @@ def test_ps_output_is_read_in_both_formats_compose_has_used():
     assert parse_ps(json.dumps(rows)) == rows
     assert parse_ps("\n".join(map(json.dumps, rows)) + "\n") == rows
     assert parse_ps("") == []
+
+
+def test_up_check_is_for_the_compose_stack_and_says_so_before_starting_anything(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAB_RUN_DIR", str(tmp_path / "run"))
+    result = CliRunner().invoke(app, ["up", "--stack", "local", "--check"])
+    assert result.exit_code == 1 and "add --stack compose" in result.output
+    assert not (tmp_path / "run").exists()

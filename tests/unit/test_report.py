@@ -52,6 +52,12 @@ def test_index_names_what_was_absent_and_what_was_not_measured():
     assert "Every service ran and every pattern was measured" in everything
 
 
+def test_a_compose_study_says_that_remediation_restarts_are_record_only():
+    meta = {"study": "s1", "stack": "compose", "repeats": 3, "duration_s": 30, "patterns": ["redis-cache"],
+            "absent": {}, "not_measured": {}}
+    assert "restart actions are record-only in compose" in report.index_html(meta, ROWS, ["overview"])
+
+
 def test_per_run_values_turn_counts_into_rates_per_request_and_latency_into_run_quantiles():
     pattern = patterns.get("redis-cache")
     derived = pd.DataFrame({"run_id": ["r1"] * 2 + ["r2"] * 2, "arm": ["baseline"] * 2 + ["treatment"] * 2,
