@@ -11,16 +11,20 @@ repeated runs (a level's throughput is one value per run) and a bootstrap over t
 """
 from __future__ import annotations
 
+import json
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-LEVEL_COLUMNS = ["level", "start", "end", "requests", "throughput_rps", "p50_ms", "p95_ms", "p99_ms",
-                 "error_rate", "generator_cpu", "generator_saturated"]
+from analysis import results
+from analysis.load import Workload
+
+LEVEL_COLUMNS = ["level", "concurrency", "start", "end", "requests", "throughput_rps", "p50_ms", "p95_ms",
+                 "p99_ms", "p95_response_ms", "error_rate", "generator_cpu", "generator_saturated"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,48 @@ class Slo:
 
     def describe(self) -> str:
         return f"p95 ≤ {self.p95_ms:g} ms and errors < {self.max_error_rate:.0%}"
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """The staircase a capacity run plays: ``levels`` (users, or arrivals/s with ``open_loop``), each
+    held ``level_s`` seconds, the first ``settle_s`` of each left out; ``processes`` Locust processes."""
+
+    levels: tuple[float, ...]
+    level_s: float
+    open_loop: bool = False
+    settle_s: float = 1.0
+    slo: Slo = field(default_factory=Slo)
+    processes: int = 1
+    pool: int = 200  # open loop: users ready to take an arrival (a busy pool delays it, as a real queue would)
+
+    def __post_init__(self):
+        if len(self.levels) < 3 or any(x <= 0 for x in self.levels) or self.level_s <= self.settle_s:
+            raise ValueError("a capacity run needs at least 3 positive levels, each held longer than its "
+                             f"{self.settle_s:g} s settling time (e.g. --levels 4,8,16,32 --level-seconds 5)")
+
+    @classmethod
+    def of(cls, spec) -> "CapacityPlan":
+        """The plan a pattern's workload declares (``WorkloadSpec.levels``)."""
+        return cls(tuple(spec.levels), spec.level_s, spec.open_loop)
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.levels) * self.level_s
+
+    def workload(self, base: Workload) -> Workload:
+        """``base`` turned into this staircase: no think time; a schedule of user counts (closed loop)
+        or a pool of open-loop users fed by the arrival clock."""
+        options = {**base.options, "think-scale": 0}
+        if self.open_loop:
+            options.update({"arrival-rates": ",".join(f"{r:g}" for r in self.levels),
+                            "arrival-level-seconds": self.level_s, "arrival-processes": self.processes})
+            return replace(base, users=self.pool, spawn_rate=self.pool, duration_s=self.duration_s + 1,
+                           options=options, user_classes=("OpenLoopApiUser",), processes=self.processes)
+        options["schedule"] = json.dumps([{"duration_s": self.level_s, "users": int(n), "spawn_rate": max(int(n), 1)}
+                                          for n in self.levels])
+        return replace(base, users=int(max(self.levels)), spawn_rate=max(self.levels), duration_s=self.duration_s,
+                       shape="schedule", options=options, processes=self.processes)
 
 
 @dataclass(frozen=True)
@@ -122,30 +168,42 @@ def bootstrap_usl(n, x, resamples: int = 500, seed: int = 0) -> dict[str, Interv
 def levels(requests: pd.DataFrame, stages: pd.DataFrame, settle_s: float = 2.0,
            generator_cpu: pd.DataFrame | None = None, saturated_cpu: float = 80.0) -> pd.DataFrame:
     """One row per load level of a run: its window (ramp left out), throughput, percentiles, errors,
-    and whether the load generator saturated during it (its CPU at ``saturated_cpu`` % or more in
-    half the window's samples: that level's throughput is the generator's, not the server's)."""
+    and whether the load generator saturated during it (its busiest process at ``saturated_cpu`` % or
+    more in half the window's samples: that level's throughput is the generator's, not the server's).
+
+    Closed loop, a level is its users, which is also its concurrency. Open loop (the requests carry
+    ``intended_ms``), a level is its arrival rate; percentiles are from the intended start (queueing
+    included), ``p95_response_ms`` is the ordinary response time beside it, and the concurrency the
+    server saw comes from Little's law (throughput × mean latency)."""
     rows = []
     if stages is None or stages.empty or requests is None or requests.empty:
         return pd.DataFrame(columns=LEVEL_COLUMNS)
+    open_loop = "intended_ms" in requests and requests["intended_ms"].notna().any()
     for stage in stages.itertuples():
         start = stage.start + pd.Timedelta(seconds=settle_s)
         end = stage.end
         if end <= start:
             continue
         window = requests[(requests["timestamp"] >= start) & (requests["timestamp"] < end)]
+        if open_loop:
+            window = window[window["intended_ms"].notna()]  # logins and the like are not arrivals
         seconds = (end - start).total_seconds()
-        ok = window[window["success"].astype(bool)]["response_time_ms"]
+        ok = window[window["success"].astype(bool)]
+        latency = ok["intended_ms"] if open_loop else ok["response_time_ms"]
         cpu, saturated = math.nan, False
         if generator_cpu is not None and len(generator_cpu):
             samples = generator_cpu[(generator_cpu["timestamp"] >= start) & (generator_cpu["timestamp"] < end)]
             if len(samples):
                 cpu = float(samples["cpu_percent"].mean())
                 saturated = bool((samples["cpu_percent"] >= saturated_cpu).mean() >= 0.5)
-        rows.append({"level": int(stage.users), "start": start, "end": end, "requests": len(window),
-                     "throughput_rps": len(window) / seconds,
-                     "p50_ms": float(ok.quantile(0.5)) if len(ok) else math.nan,
-                     "p95_ms": float(ok.quantile(0.95)) if len(ok) else math.nan,
-                     "p99_ms": float(ok.quantile(0.99)) if len(ok) else math.nan,
+        throughput = len(window) / seconds
+        rows.append({"level": float(stage.users) if open_loop else int(stage.users),
+                     "concurrency": throughput * float(latency.mean()) / 1000 if open_loop and len(latency)
+                     else float(stage.users),
+                     "start": start, "end": end, "requests": len(window), "throughput_rps": throughput,
+                     **{f"p{q}_ms": float(latency.quantile(q / 100)) if len(latency) else math.nan
+                        for q in (50, 95, 99)},
+                     "p95_response_ms": float(ok["response_time_ms"].quantile(0.95)) if len(ok) else math.nan,
                      "error_rate": 1 - len(ok) / len(window) if len(window) else math.nan,
                      "generator_cpu": cpu, "generator_saturated": saturated})
     return pd.DataFrame(rows, columns=LEVEL_COLUMNS)
@@ -167,7 +225,7 @@ def run_scalars(levels_: pd.DataFrame, slo: Slo = Slo()) -> dict[str, tuple[floa
         "generator_saturated_levels": (int(levels_["generator_saturated"].sum()) if len(levels_) else 0, "levels")}
     trusted = levels_[~levels_["generator_saturated"].astype(bool)] if len(levels_) else levels_
     try:
-        fit = fit_usl(trusted["level"], trusted["throughput_rps"])
+        fit = fit_usl(trusted["concurrency"], trusted["throughput_rps"])
     except (ValueError, RuntimeError):
         return out
     out.update(usl_peak_rps=(min(fit.peak_throughput, 1e9), "req/s"), usl_alpha=(fit.alpha, "ratio"),
@@ -175,12 +233,78 @@ def run_scalars(levels_: pd.DataFrame, slo: Slo = Slo()) -> dict[str, tuple[floa
     return out
 
 
-def repeat_interval(values, confidence: float = 0.95) -> Interval:
-    """Mean over repeated runs with a t interval (runs are the independent units)."""
+def repeat_interval(values, confidence: float = 0.95, floor: float = 0.0) -> Interval:
+    """Mean over repeated runs with a t interval (runs are the independent units), cut at ``floor``
+    (a throughput is never negative, however few the runs)."""
     v = np.asarray([x for x in values if np.isfinite(x)], float)
     if len(v) == 0:
         return Interval(math.nan, math.nan, math.nan)
     if len(v) == 1 or np.ptp(v) == 0:
         return Interval(float(v.mean()), float(v.min()), float(v.max()))
     half = stats.t.ppf((1 + confidence) / 2, len(v) - 1) * v.std(ddof=1) / math.sqrt(len(v))
-    return Interval(float(v.mean()), float(v.mean() - half), float(v.mean() + half))
+    return Interval(float(v.mean()), max(floor, float(v.mean() - half)), float(v.mean() + half))
+
+
+@dataclass
+class CapacitySummary:
+    """One arm of a stored capacity study: levels averaged over repeats, the SLO maximum with its
+    interval over runs, and the USL fit with bootstrap intervals over every measured level."""
+
+    pattern: str
+    arm: str
+    slo: Slo
+    table: pd.DataFrame  # per level: throughput (mean, low, high over runs), p95, errors, saturated runs, busiest service
+    max_sustainable: Interval
+    usl: dict[str, Interval]
+    usl_r2: float
+    runs: int
+    saturated_levels: list[float]
+
+    def as_dict(self) -> dict:
+        table = self.table.astype(object).where(self.table.notna(), None)
+        return {"pattern": self.pattern, "arm": self.arm, "slo": self.slo.describe(), "runs": self.runs,
+                "levels": table.to_dict("records"), "max_sustainable_rps": asdict(self.max_sustainable),
+                "usl": {k: asdict(v) for k, v in self.usl.items()}, "usl_r2": self.usl_r2,
+                "generator_saturated_levels": self.saturated_levels}
+
+
+def summarize(study_dir, pattern: str, arm: str, slo: Slo = Slo()) -> CapacitySummary:
+    """The capacity of one arm of a stored study (its non-warm-up, trusted runs)."""
+    levels_ = results.load_source(study_dir, "levels", pattern)
+    levels_ = levels_[(levels_["arm"] == arm) & ~levels_["warmup"].astype(bool)] if len(levels_) else levels_
+    if levels_.empty:
+        raise results.ResultsError(f"no capacity levels stored for {pattern} ({arm}) in {study_dir}")
+    resources = results.load_source(study_dir, "resources", pattern)
+    per_run = [max_sustainable(g, slo) for _, g in levels_.groupby("run_id")]
+    rows = []
+    for level, g in levels_.groupby("level"):
+        iv = repeat_interval(g["throughput_rps"])
+        where = busiest_service(resources[resources["run_id"].isin(g["run_id"])], g) if len(resources) else None
+        rows.append({"level": level, "concurrency": float(g["concurrency"].mean()), "throughput_rps": iv.estimate,
+                     "throughput_low": iv.low, "throughput_high": iv.high, "p95_ms": float(g["p95_ms"].mean()),
+                     "p95_response_ms": float(g["p95_response_ms"].mean()),
+                     "error_rate": float(g["error_rate"].mean()),
+                     "meets_slo": all(slo.met(r.p95_ms, r.error_rate) for r in g.itertuples()),
+                     "generator_saturated_runs": int(g["generator_saturated"].sum()),
+                     "busiest_service": where[0] if where else None,
+                     "busiest_cpu_percent": where[1] if where else math.nan})
+    trusted = levels_[~levels_["generator_saturated"].astype(bool)]
+    try:
+        usl_ = bootstrap_usl(trusted["concurrency"], trusted["throughput_rps"])
+        r2 = fit_usl(trusted["concurrency"], trusted["throughput_rps"]).r2
+    except (ValueError, RuntimeError):
+        usl_, r2 = {}, math.nan
+    saturated = sorted({float(x) for x in levels_.loc[levels_["generator_saturated"].astype(bool), "level"]})
+    return CapacitySummary(pattern, arm, slo, pd.DataFrame(rows), repeat_interval(per_run), usl_, r2,
+                           levels_["run_id"].nunique(), saturated)
+
+
+def busiest_service(resources: pd.DataFrame, level_rows: pd.DataFrame) -> tuple[str, float] | None:
+    """The service with the highest mean CPU over a level's windows (in every run of it)."""
+    parts = [resources[(resources["run_id"] == r.run_id) & (resources["timestamp"] >= r.start)
+                       & (resources["timestamp"] < r.end)] for r in level_rows.itertuples()]
+    window = pd.concat(parts) if parts else resources.iloc[0:0]
+    if window.empty:
+        return None
+    cpu = window.groupby("service")["cpu_percent"].mean().sort_values(ascending=False)
+    return str(cpu.index[0]), float(cpu.iloc[0])
