@@ -205,7 +205,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
     from analysis import patterns as pats
-    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.experiment import StudyConfig
     from analysis.results import load_study
     from analysis.settings import Settings
     from analysis.stats import compare_study
@@ -224,17 +224,24 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
         # 4 repeats, not 3: with 3 runs per arm Mann-Whitney cannot reach p < 0.05 (smallest p is 0.1)
         config = StudyConfig(ids, repeats or (QUICK_REPEATS if quick else 3), QUICK_DURATION_S if quick else duration,
                              QUICK_WARMUP_S if quick else 15.0, keep_up=keep_up, users=users)
-    report = (lambda p: err.print(p.line(), highlight=False))
+    outcome = _run_study(config, settings, resume=bool(resume))
+    table = compare_study(outcome.study_dir)
+    print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
+
+
+def _run_study(config, settings, resume: bool = False):
+    """Run a study with progress on stderr; an interrupt keeps the finished runs and says how to resume."""
+    from analysis.experiment import Study, StudyError
+
     try:
-        outcome = Study(config, settings, report=report).run(resume=bool(resume))
+        outcome = Study(config, settings, report=lambda p: err.print(p.line(), highlight=False)).run(resume=resume)
     except (StudyError, RuntimeError, ValueError) as exc:
         _fail(exc)
     if outcome.interrupted:
         err.print(f"interrupted: {len(outcome.completed)} runs kept; finish with "
                   f"`sentinel-lab study --resume {config.study_id}`")
         raise typer.Exit(130)
-    table = compare_study(outcome.study_dir)
-    print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
+    return outcome
 
 
 CAPACITY_QUICK = {"levels": "4,8,16,32", "level_seconds": 4.0, "repeats": 2}
@@ -261,7 +268,7 @@ def capacity(set_: Optional[list[str]] = SetOpt,
     throughput at the SLO, a Universal Scalability Law fit; with --compare all-on, both arms."""
     from analysis import capacity as cap
     from analysis import patterns as pats
-    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.experiment import StudyConfig
     from analysis.settings import Settings
     from analysis.stack.toggles import ToggleError, parse_assignments
     from analysis.stats import compare_study
@@ -283,14 +290,7 @@ def capacity(set_: Optional[list[str]] = SetOpt,
     config = StudyConfig([pattern.id], repeats or (CAPACITY_QUICK["repeats"] if quick else 3), plan.duration_s,
                          QUICK_WARMUP_S, keep_up=keep_up, arms=("baseline", "treatment") if compare else ("baseline",),
                          toggles=extra, capacity=plan)
-    try:
-        outcome = Study(config, Settings.from_env(stack=stack), report=lambda p: err.print(p.line(), highlight=False)).run()
-    except (StudyError, RuntimeError, ValueError) as exc:
-        _fail(exc)
-    if outcome.interrupted:
-        err.print(f"interrupted: {len(outcome.completed)} runs kept; finish with "
-                  f"`sentinel-lab study --resume {config.study_id}`")
-        raise typer.Exit(130)
+    outcome = _run_study(config, Settings.from_env(stack=stack))
     summaries = [cap.summarize(outcome.study_dir, pattern.id, arm, slo) for arm in config.arms]
     rows = compare_study(outcome.study_dir) if compare else None
     if as_json:
