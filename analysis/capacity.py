@@ -60,9 +60,13 @@ class CapacityPlan:
                              f"{self.settle_s:g} s settling time (e.g. --levels 4,8,16,32 --level-seconds 5)")
 
     @classmethod
-    def of(cls, spec) -> "CapacityPlan":
-        """The plan a pattern's workload declares (``WorkloadSpec.levels``)."""
-        return cls(tuple(spec.levels), spec.level_s, spec.open_loop)
+    def of(cls, spec, budget_s: float | None = None) -> "CapacityPlan":
+        """The plan a pattern's workload declares (``WorkloadSpec.levels``), its levels shortened to fit a
+        study's run length ``budget_s`` (a quick study) but never below the settling time plus 2 s."""
+        level_s = spec.level_s
+        if budget_s is not None and budget_s < len(spec.levels) * level_s:
+            level_s = max(cls.settle_s + 2.0, budget_s / len(spec.levels))
+        return cls(tuple(spec.levels), level_s, spec.open_loop)
 
     @property
     def duration_s(self) -> float:

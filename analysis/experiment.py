@@ -278,7 +278,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     workload = load.Workload(spec.locustfile, host=settings.url("nginx") + spec.path,
                              users=cfg.users or spec.users, spawn_rate=spec.spawn_rate,
                              duration_s=cfg.warmup_s if step.warmup else cfg.duration_s, options=options)
-    plan = (cfg.capacity or CapacityPlan.of(spec)) if spec.levels else None
+    plan = (cfg.capacity or CapacityPlan.of(spec, cfg.duration_s)) if spec.levels else None
     if plan and not step.warmup:
         workload = plan.workload(workload)
     reset(study, pattern)
