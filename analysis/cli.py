@@ -193,7 +193,7 @@ def patterns(as_json: bool = typer.Option(False, "--json")) -> None:
 
 @app.command()
 def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATTERN]...",
-                                                             help="pattern ids (default: all but aa)"),
+                                                             help="pattern ids (default: every pattern but aa and capacity-api)"),
           repeats: Optional[int] = typer.Option(None, "--repeats", min=1,
                                                 help="runs per arm (default 3; 4 with --quick)"),
           duration: float = typer.Option(60.0, "--duration", min=1, help="seconds of load per run"),
@@ -205,7 +205,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
     from analysis import patterns as pats
-    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.experiment import StudyConfig
     from analysis.results import load_study
     from analysis.settings import Settings
     from analysis.stats import compare_study
@@ -216,7 +216,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
         config = StudyConfig(meta["patterns"], meta["repeats"], meta["duration_s"],
                              meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users)
     else:
-        ids = pattern_ids or [p.id for p in pats.PATTERNS if p.id != "aa"]
+        ids = pattern_ids or [p.id for p in pats.PATTERNS if p.default]
         try:
             [pats.get(i) for i in ids]
         except KeyError as exc:
@@ -224,17 +224,111 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
         # 4 repeats, not 3: with 3 runs per arm Mann-Whitney cannot reach p < 0.05 (smallest p is 0.1)
         config = StudyConfig(ids, repeats or (QUICK_REPEATS if quick else 3), QUICK_DURATION_S if quick else duration,
                              QUICK_WARMUP_S if quick else 15.0, keep_up=keep_up, users=users)
-    report = (lambda p: err.print(p.line(), highlight=False))
+    outcome = _run_study(config, settings, resume=bool(resume))
+    table = compare_study(outcome.study_dir)
+    print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
+
+
+def _run_study(config, settings, resume: bool = False):
+    """Run a study with progress on stderr; an interrupt keeps the finished runs and says how to resume."""
+    from analysis.experiment import Study, StudyError
+
     try:
-        outcome = Study(config, settings, report=report).run(resume=bool(resume))
+        outcome = Study(config, settings, report=lambda p: err.print(p.line(), highlight=False)).run(resume=resume)
     except (StudyError, RuntimeError, ValueError) as exc:
         _fail(exc)
     if outcome.interrupted:
         err.print(f"interrupted: {len(outcome.completed)} runs kept; finish with "
                   f"`sentinel-lab study --resume {config.study_id}`")
         raise typer.Exit(130)
-    table = compare_study(outcome.study_dir)
-    print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
+    return outcome
+
+
+CAPACITY_QUICK = {"levels": "4,8,16,32", "level_seconds": 4.0, "repeats": 2}
+
+
+@app.command()
+def capacity(set_: Optional[list[str]] = SetOpt,
+             compare: Optional[str] = typer.Option(None, "--compare", help="all-on: every pattern off vs on, "
+                                                   "interleaved (the design's 2–3× claim)"),
+             levels: Optional[str] = typer.Option(None, "--levels", help="users per level (or arrivals/s with "
+                                                  "--open-loop), e.g. 4,8,16,32,64"),
+             level_seconds: Optional[float] = typer.Option(None, "--level-seconds", min=2, help="seconds per level"),
+             open_loop: bool = typer.Option(False, "--open-loop", help="schedule arrivals at each level's rate; "
+                                            "latency from the intended start"),
+             processes: int = typer.Option(1, "--processes", min=1, help="Locust processes (when one saturates)"),
+             repeats: Optional[int] = typer.Option(None, "--repeats", min=1, help="runs per arm (default 3; 2 quick)"),
+             quick: bool = typer.Option(False, "--quick", help=f"levels {CAPACITY_QUICK['levels']}, "
+                                        f"{CAPACITY_QUICK['level_seconds']:g} s each, 2 runs"),
+             slo_p95_ms: float = typer.Option(250.0, "--slo-p95-ms", help="SLO: p95 at most this"),
+             slo_errors: float = typer.Option(0.01, "--slo-errors", help="SLO: error rate below this"),
+             keep_up: bool = typer.Option(False, "--keep-up", help="leave the stack running afterwards"),
+             stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Step the API's load to saturation: throughput and latency per level, the maximum sustainable
+    throughput at the SLO, a Universal Scalability Law fit; with --compare all-on, both arms."""
+    from analysis import capacity as cap
+    from analysis import patterns as pats
+    from analysis.experiment import StudyConfig
+    from analysis.settings import Settings
+    from analysis.stack.toggles import ToggleError, parse_assignments
+    from analysis.stats import compare_study
+
+    if compare not in (None, "all-on"):
+        _fail(ValueError(f"--compare {compare!r}: the comparison is all-on (every pattern off vs on)"))
+    pattern = pats.get(compare or "capacity-api")
+    slo = cap.Slo(slo_p95_ms, slo_errors)
+    try:
+        spec = pattern.workload
+        plan = cap.CapacityPlan(
+            tuple(float(x) for x in (levels or (CAPACITY_QUICK["levels"] if quick else
+                                                ",".join(f"{v:g}" for v in spec.levels))).split(",")),
+            level_seconds or (CAPACITY_QUICK["level_seconds"] if quick else spec.level_s),
+            open_loop=open_loop, slo=slo, processes=processes)
+        extra = parse_assignments(set_ or [])
+    except (ValueError, ToggleError) as exc:
+        _fail(exc)
+    config = StudyConfig([pattern.id], repeats or (CAPACITY_QUICK["repeats"] if quick else 3), plan.duration_s,
+                         QUICK_WARMUP_S, keep_up=keep_up, arms=("baseline", "treatment") if compare else ("baseline",),
+                         toggles=extra, capacity=plan)
+    outcome = _run_study(config, Settings.from_env(stack=stack))
+    summaries = [cap.summarize(outcome.study_dir, pattern.id, arm, slo) for arm in config.arms]
+    rows = compare_study(outcome.study_dir) if compare else None
+    if as_json:
+        print(json.dumps({"study": config.study_id, "open_loop": open_loop, "toggles": extra,
+                          "arms": [s.as_dict() for s in summaries],
+                          "comparison": rows.astype(object).where(rows.notna(), None).to_dict("records")
+                          if rows is not None else None}, default=str))
+        return
+    for s in summaries:
+        _print_capacity(s, open_loop)
+    if rows is not None:
+        _print_comparison(outcome.study_dir, rows)
+
+
+def _print_capacity(s, open_loop: bool) -> None:
+    table = Table(title=f"{s.pattern} · {s.arm}: capacity per level ({s.runs} runs; SLO {s.slo.describe()})")
+    for col in ("arrivals/s" if open_loop else "users", "throughput [95 % CI]", "p95 ms", "errors",
+                "SLO", "generator", "busiest service"):
+        table.add_column(col)
+    for r in s.table.itertuples():
+        table.add_row(f"{r.level:g}", f"{r.throughput_rps:.1f} [{r.throughput_low:.1f}, {r.throughput_high:.1f}]",
+                      f"{r.p95_ms:.0f}" + (f" (response {r.p95_response_ms:.0f})" if open_loop else ""),
+                      f"{r.error_rate:.1%}", "met" if r.meets_slo else "[red]missed[/]",
+                      f"[red]saturated in {r.generator_saturated_runs} runs[/]" if r.generator_saturated_runs else "ok",
+                      f"{r.busiest_service} {r.busiest_cpu_percent:.0f} %" if r.busiest_service else "")
+    console.print(table)
+    m = s.max_sustainable
+    console.print(f"maximum sustainable throughput: {m.estimate:.1f} req/s [{m.low:.1f}, {m.high:.1f}] (95 % CI over runs)")
+    if s.usl:
+        u = s.usl
+        console.print(f"USL fit (R² {s.usl_r2:.3f}): γ {u['gamma'].estimate:.2f} [{u['gamma'].low:.2f}, {u['gamma'].high:.2f}], "
+                      f"α {u['alpha'].estimate:.4f} [{u['alpha'].low:.4f}, {u['alpha'].high:.4f}], "
+                      f"β {u['beta'].estimate:.2e} [{u['beta'].low:.2e}, {u['beta'].high:.2e}]; peak at N = "
+                      f"{u['peak_n'].estimate:.1f} [{u['peak_n'].low:.1f}, {u['peak_n'].high:.1f}], "
+                      f"{u['peak_throughput'].estimate:.1f} req/s", highlight=False)
+    if s.saturated_levels:
+        err.print(f"[red]the load generator saturated[/red] at levels {s.saturated_levels}: those levels are left "
+                  "out of the fit and the SLO maximum; add --processes", highlight=False)
 
 
 @app.command()

@@ -22,7 +22,10 @@ from typing import Callable
 
 import pandas as pd
 
+from analysis import capacity
 from analysis import patterns as pats
+from analysis.capacity import CapacityPlan
+from analysis.collect.resources import ResourceSampler, service_pids
 from analysis import results
 from analysis.results import RunMeta
 from analysis.settings import REPO, Settings
@@ -48,14 +51,16 @@ class Step:
         return f"{self.pattern}-warmup-{self.arm}" if self.warmup else f"{self.pattern}-r{self.repeat}-{self.arm}"
 
 
-def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True) -> list[Step]:
-    """Per pattern: a warm-up, then arms in ABBA order (AB, BA, AB, …) — never all A then all B."""
+def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True,
+             arms: tuple[str, ...] = ARMS) -> list[Step]:
+    """Per pattern: a warm-up, then arms in ABBA order (AB, BA, AB, …) — never all A then all B.
+    ``arms=("baseline",)`` measures one configuration only (a capacity sweep without a comparison)."""
     steps = []
     for pid in pattern_ids:
         if warmup:
-            steps.append(Step(pid, "baseline", 0, warmup=True))
+            steps.append(Step(pid, arms[0], 0, warmup=True))
         for r in range(repeats):
-            order = ARMS if r % 2 == 0 else ARMS[::-1]
+            order = arms if r % 2 == 0 else arms[::-1]
             steps += [Step(pid, arm, r) for arm in order]
     return steps
 
@@ -71,6 +76,9 @@ class StudyConfig:
     seed_scale: str = "small"
     users: int | None = None  # overrides the pattern's workload
     seed: bool = True  # seed the data the workloads need before the first run
+    arms: tuple[str, ...] = ARMS
+    toggles: dict[str, str] = field(default_factory=dict)  # set in every run, over the arm's (capacity --set)
+    capacity: CapacityPlan | None = None  # overrides a capacity pattern's levels (sentinel-lab capacity)
 
     def __post_init__(self):
         self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + "-".join(self.patterns)[:60]
@@ -161,7 +169,7 @@ class Study:
                 measurable = self._write_study_json(resume)
                 if self.config.seed:
                     self._seed(measurable)
-                self._run_steps(schedule(measurable, self.config.repeats))
+                self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms))
             except KeyboardInterrupt:
                 outcome.interrupted = True
             finally:
@@ -229,13 +237,14 @@ class Study:
     def _apply(self, pattern: pats.Pattern, arm: str) -> None:
         """Every toggle at its default, then the arm's: each run starts from a known state."""
         from analysis.stack import toggles
-        self.stack.apply({**toggles.defaults(), **getattr(pattern, arm)})
+        self.stack.apply({**toggles.defaults(), **getattr(pattern, arm), **self.config.toggles})
 
     def new_meta(self, step: Step, start: datetime, end: datetime, workload: dict,
                  untrusted: bool = False, why: str | None = None) -> RunMeta:
         pattern = pats.get(step.pattern)
         return RunMeta(step.run_id, self.config.study_id, step.pattern, step.arm, step.repeat, step.warmup,
-                       self.settings.stack, dict(getattr(pattern, step.arm)), machine(), git_commit(),
+                       self.settings.stack, {**getattr(pattern, step.arm), **self.config.toggles}, machine(),
+                       git_commit(),
                        start.isoformat(), end.isoformat(), workload, untrusted, why or None)
 
 
@@ -269,13 +278,18 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     workload = load.Workload(spec.locustfile, host=settings.url("nginx") + spec.path,
                              users=cfg.users or spec.users, spawn_rate=spec.spawn_rate,
                              duration_s=cfg.warmup_s if step.warmup else cfg.duration_s, options=options)
+    plan = (cfg.capacity or CapacityPlan.of(spec, cfg.duration_s)) if spec.levels else None
+    if plan and not step.warmup:
+        workload = plan.workload(workload)
     reset(study, pattern)
     ctx = ProbeContext(settings, {**toggles.defaults(), **getattr(pattern, step.arm)}, cfg.seed_scale)
     probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
     pg_before, redis_before = postgres.statements(settings.database_url), redis_collect.snapshot(settings.redis_url)
     for probe in probes.values():
         probe.start(ctx)
+    sampler = (ResourceSampler(service_pids(study.stack.status())).start() if plan and not step.warmup else None)
     result = load.run(workload, run_dir=settings.run_dir / "load" / cfg.study_id / step.run_id, progress=False)
+    resources = sampler.stop() if sampler else None
     if result.interrupted:
         raise KeyboardInterrupt
     ctx.start, ctx.end = result.started, result.ended
@@ -298,6 +312,10 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
         frames["prometheus"] = _prometheus_frame(settings, spec.locustfile, result.started, result.ended)
     if "logs" in pattern.collect:
         frames["logs"] = _logs_frame(settings, result.started, result.ended)
+    if plan and not step.warmup:
+        frames["levels"] = capacity.levels(result.requests, result.stages, plan.settle_s, result.generator_cpu)
+        probed.update(capacity.run_scalars(frames["levels"], plan.slo))
+        frames["resources"] = resources
     frames["derived"] = derive(frames, (result.ended - result.started).total_seconds(), probed, settings.db_user)
     meta = study.new_meta(step, result.started, result.ended, asdict(workload), result.untrusted,
                           result.untrusted_reason)

@@ -31,6 +31,7 @@ LOADTESTS = REPO / "loadtests"
 REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"  # both read by loadtests/common.py
 FINAL_STATS_ENV = "LAB_FINAL_STATS"
 PROFILE_FILE_ENV = "LAB_PROFILE_FILE"  # read by loadtests/shapes.py
+ARRIVALS_FILE_ENV = "LAB_ARRIVALS_FILE"  # read by loadtests/arrivals.py (open-loop levels)
 CPU_WARNING = "CPU usage above"  # what Locust logs when it saturates a core
 
 
@@ -47,6 +48,7 @@ class Workload:
     shape: str = "constant"
     options: dict[str, str | int | float] = field(default_factory=dict)
     user_classes: tuple[str, ...] = ()
+    processes: int = 1  # Locust worker processes (--processes) when one generator process saturates
 
     @property
     def path(self) -> Path:
@@ -115,6 +117,8 @@ def locust_command(w: Workload, prefix: Path) -> list[str]:
            "--stop-timeout", "1"]
     if w.shape != "constant":
         cmd += ["--shape", w.shape]
+    if w.processes > 1:
+        cmd += ["--processes", str(w.processes)]
     for key, value in w.options.items():
         cmd += [f"--{key}", str(value)]
     return cmd + list(w.user_classes)
@@ -158,14 +162,21 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     return LoadResult(run_id, workload, started, ended, stats=read_stats(f"{final}_stats.csv"),
                       history=read_history(f"{prefix}_stats_history.csv"),
                       failures=read_failures(f"{final}_failures.csv"), requests=read_requests(run_dir / "requests.csv"),
-                      generator_cpu=generator_cpu, stages=read_profile(run_dir / "profile.json"), untrusted=untrusted,
+                      generator_cpu=generator_cpu, stages=_stages(run_dir), untrusted=untrusted,
                       untrusted_reason=reason, interrupted=interrupted, exit_code=proc.returncode, run_dir=run_dir)
+
+
+def _stages(run_dir: Path) -> pd.DataFrame:
+    """The load levels played: open-loop arrival levels (rate in ``users``) if any, else the shape's stages."""
+    arrivals = run_dir / "arrivals.json"
+    return read_profile(arrivals if arrivals.exists() else run_dir / "profile.json")
 
 
 def _environment(run_dir: Path) -> dict[str, str]:
     """Where loadtests/common.py and shapes.py write their files; loadtests/ and the repo importable."""
     return {**os.environ, REQUESTS_FILE_ENV: str(run_dir / "requests.csv"), FINAL_STATS_ENV: str(run_dir / "final"),
-            PROFILE_FILE_ENV: str(run_dir / "profile.json"), "PYTHONUNBUFFERED": "1",
+            PROFILE_FILE_ENV: str(run_dir / "profile.json"), ARRIVALS_FILE_ENV: str(run_dir / "arrivals.json"),
+            "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(LOADTESTS), str(REPO), os.environ.get("PYTHONPATH")]))}
 
 
@@ -178,8 +189,7 @@ def _own_session() -> None:
 
 def _watch(proc: subprocess.Popen, w: Workload, prefix: Path, cpu: list, progress: bool) -> None:
     """Sample the generator's CPU each second until Locust exits (or overruns its time by far)."""
-    ps = psutil.Process(proc.pid)
-    ps.cpu_percent(None)
+    generators = _Generators(proc.pid)
     deadline = time.monotonic() + w.duration_s + 60
     bar = _Progress(w, prefix) if progress else None
     try:
@@ -187,15 +197,41 @@ def _watch(proc: subprocess.Popen, w: Workload, prefix: Path, cpu: list, progres
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Locust still runs 60 s after its {w.duration_s:.0f} s: see {prefix.parent}")
             time.sleep(1.0)
-            try:
-                cpu.append((datetime.now(timezone.utc), ps.cpu_percent(None)))
-            except psutil.NoSuchProcess:
+            busiest = generators.busiest()
+            if busiest is None:
                 break
+            cpu.append((datetime.now(timezone.utc), busiest))
             if bar:
                 bar.update(cpu[-1][1])
     finally:
         if bar:
             bar.close()
+
+
+class _Generators:
+    """Locust's processes (the master and, under ``--processes``, its workers): the CPU of the busiest,
+    since one saturated generator process is enough to cap the load it offers."""
+
+    def __init__(self, pid: int):
+        self.root = psutil.Process(pid)
+        self.known: dict[int, psutil.Process] = {}
+
+    def busiest(self) -> float | None:
+        try:
+            procs = [self.root, *self.root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return None
+        samples = []
+        for p in procs:
+            if p.pid not in self.known:  # its first reading only starts the clock
+                self.known[p.pid] = p
+                p.cpu_percent(None)
+                continue
+            try:
+                samples.append(self.known[p.pid].cpu_percent(None))
+            except psutil.NoSuchProcess:
+                self.known.pop(p.pid, None)
+        return max(samples, default=0.0)
 
 
 class _Progress:

@@ -74,6 +74,11 @@ class WorkloadSpec:
     spawn_rate: float = 20.0
     options: tuple[tuple[str, str], ...] = ()  # the locustfile's knobs, e.g. (("write-share", "0.1"),)
     seed: tuple[str, ...] = ("api",)  # data the workload needs: "api", "truthsync"
+    #: capacity runs: a staircase of load levels, each held ``level_s`` — users without think time
+    #: (closed loop) or, with ``open_loop``, arrivals per second; empty for an ordinary constant load
+    levels: tuple[float, ...] = ()
+    level_s: float = 0.0
+    open_loop: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,7 @@ class Pattern:
     collect: tuple[str, ...] = ("prometheus", "postgres", "redis", "logs")
     probes: tuple[str, ...] = ()  # names in analysis.probes.PROBES: measurements beside the load
     reset: tuple[str, ...] = ()  # before every run: "redis:<key prefix>" deleted, "restart:<service glob>"
+    default: bool = True  # runs in a plain `sentinel-lab study` that names no pattern
 
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
@@ -108,6 +114,13 @@ _THROUGHPUT = Metric("throughput_rps", "req/s", "higher", noise=0.05)
 _ERRORS = Metric("error_rate", "errors/request", "lower", count="errors")
 _PG = Metric("pg_statements_per_request", "statements/request", "lower", count="pg_statements")
 _REDIS_OPS = Metric("redis_commands_per_request", "commands/request", "none", count="redis_commands")
+
+
+#: what a capacity run yields, one value per run (analysis.capacity.run_scalars)
+CAPACITY_METRICS = (Metric("max_sustainable_rps", "req/s", "higher", noise=0.05),
+                    Metric("usl_peak_rps", "req/s", "higher", noise=0.05),
+                    Metric("usl_alpha", "ratio", "none"), Metric("usl_beta", "ratio", "none"),
+                    Metric("generator_saturated_levels", "levels", "lower"))
 
 
 def _regressions(*metrics: Metric) -> tuple[Expectation, ...]:
@@ -196,6 +209,26 @@ PATTERNS: tuple[Pattern, ...] = (
         probes=("celery-tasks",),
     ),
     Pattern(
+        "all-on", "All patterns on versus all off (capacity)",
+        "With every optimisation on, the stack carries 2–3× the load at the same latency SLO (p95 ≤ 250 ms, "
+        "errors < 1 %): the maximum sustainable throughput of the API rises by +100…+200 %. 'All on' is "
+        "every locally measurable pattern's treatment except the per-user rate limit, which caps each "
+        "user rather than the stack; the USL peak throughput is reported beside it.",
+        (Expectation("max_sustainable_rps", "increase", 1.0, 2.0),),
+        {}, {"SENTINEL_CACHE": "on", "SENTINEL_SESSIONS": "redis", "SENTINEL_NOTIFY": "pubsub",
+             "SENTINEL_CELERY_METRICS": "on", "TRUTHSYNC_L2": "on"},
+        WorkloadSpec("api", users=64, spawn_rate=64, levels=(4, 8, 16, 32, 64), level_s=5.0),
+        CAPACITY_METRICS,
+    ),
+    Pattern(
+        "capacity-api", "Capacity of the API",
+        "How much the API carries at the latency SLO and where it stops scaling (no claim: the figures "
+        "for `sentinel-lab capacity`).",
+        (), {}, {},
+        WorkloadSpec("api", users=64, spawn_rate=64, levels=(4, 8, 16, 32, 64), level_s=5.0),
+        CAPACITY_METRICS, default=False,
+    ),
+    Pattern(
         "aa", "Calibration: the same arm twice",
         "Two identical arms show no significant change on any metric; otherwise the lab "
         "is measuring its own noise.",
@@ -205,7 +238,7 @@ PATTERNS: tuple[Pattern, ...] = (
         {}, {},
         WorkloadSpec("api"),
         (_PG,
-         *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS),
+         *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS), default=False,
     ),
 )
 

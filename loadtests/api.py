@@ -9,11 +9,13 @@ Run:  locust -f loadtests/api.py --host http://127.0.0.1:25080 --headless -u 20 
 from __future__ import annotations
 
 import random
+import time
 
 import gevent
-from locust import FastHttpUser, between, events, task
+from locust import FastHttpUser, constant, events, task
 
 import common  # knobs, the per-request log
+from arrivals import Clock  # open-loop arrivals (--arrival-rates)
 from popularity import Zipf
 from shapes import LabShape  # noqa: F401  (the load profile, chosen by --shape)
 from stack.api.seed import SCALES, Login, logins
@@ -35,6 +37,8 @@ def _api_knobs(parser):
                         help="share of journey steps that create or update an incident")
     parser.add_argument("--scale", env_var="LOCUST_SCALE", default="small", choices=sorted(SCALES),
                         help="the seed scale the API's database was loaded with (python -m stack.api.seed)")
+    parser.add_argument("--think-scale", type=float, env_var="LOCUST_THINK_SCALE", default=1.0,
+                        help="scales each user's think time (0.5-2 s between steps); 0: none (capacity steps)")
     parser.add_argument("--listen-seconds", type=float, env_var="LOCUST_LISTEN_SECONDS", default=5.0,
                         help="how long a listening user keeps the notification stream open")
 
@@ -61,7 +65,8 @@ population = common.PerProcess(Population)
 
 
 class ApiUser(FastHttpUser):
-    wait_time = between(0.5, 2.0)
+    def wait_time(self) -> float:
+        return random.uniform(0.5, 2.0) * self.environment.parsed_options.think_scale
 
     def on_start(self):
         login = population.value.draw()
@@ -131,3 +136,23 @@ class ApiUser(FastHttpUser):
         incident = random.choice(self.incident_ids)
         self.client.patch(ROUTES["incident"].format(incident_id=incident), headers=self.headers,
                           json={"status": random.choice(["acknowledged", "resolved"])}, name=ROUTES["incident"])
+
+
+class OpenLoopApiUser(ApiUser):
+    """Open loop (``--arrival-rates``): each arrival is one journey step, started at its scheduled time
+    by whichever user of the pool is free; its latency is also measured from that intended time."""
+
+    wait_time = constant(0)
+    intended: float | None = None
+
+    def context(self) -> dict:
+        return {"intended": self.intended}
+
+    def arrival(self):
+        self.intended = Clock.value.next() if Clock.value else None
+        if self.intended is None:  # the schedule is over (or this is not an open-loop run): idle
+            return gevent.sleep(1.0)
+        gevent.sleep(max(0.0, self.intended - time.time()))
+        self.step()
+
+    tasks = [arrival]

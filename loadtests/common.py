@@ -3,8 +3,9 @@
 Knobs are Locust options, so each comes from the command line (``--write-share 0.2``)
 or the environment (``LOCUST_WRITE_SHARE=0.2``) and is never edited in a file.
 Every request is appended to ``$LAB_REQUESTS_FILE`` (CSV: timestamp, type, name,
-response_time_ms, success) so the lab can pool per-request latencies for bootstrap
-confidence intervals, which Locust's own CSVs do not give. At exit the final per-endpoint
+response_time_ms, success, intended_ms — the latency from an open-loop request's intended start,
+empty otherwise) so the lab has each run's per-request latencies, which Locust's own CSVs do not
+give. Under ``--processes`` each worker writes its own ``$LAB_REQUESTS_FILE.<pid>``. At exit the final per-endpoint
 stats and failures go to ``$LAB_FINAL_STATS_stats.csv`` / ``_failures.csv``: Locust's
 periodic ``--csv`` files can miss the last second of a run.
 """
@@ -15,11 +16,12 @@ import os
 import time
 
 from locust import events
+from locust.runners import WorkerRunner
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"
 FINAL_STATS_ENV = "LAB_FINAL_STATS"
-REQUESTS_COLUMNS = ("timestamp", "type", "name", "response_time_ms", "success")
+REQUESTS_COLUMNS = ("timestamp", "type", "name", "response_time_ms", "success", "intended_ms")
 
 
 @events.init_command_line_parser.add_listener
@@ -51,9 +53,11 @@ class RequestLog:
         self._writer = csv.writer(self._file)
         self._writer.writerow(REQUESTS_COLUMNS)
 
-    def on_request(self, request_type, name, response_time, exception=None, **_):
-        self._writer.writerow((f"{time.time():.6f}", request_type, name, f"{response_time:.3f}",
-                               int(exception is None)))
+    def on_request(self, request_type, name, response_time, exception=None, context=None, **_):
+        now = time.time()
+        intended = (context or {}).get("intended")
+        self._writer.writerow((f"{now:.6f}", request_type, name, f"{response_time:.3f}", int(exception is None),
+                               f"{(now - intended) * 1000:.3f}" if intended else ""))
 
     def close(self, **_):
         self._file.close()
@@ -70,6 +74,9 @@ def _write_final_stats(environment, prefix: str) -> None:
 def _request_log(environment, **_):
     """Hooked on ``quit``, which fires once the users have stopped, so nothing is left out."""
     path, prefix = os.environ.get(REQUESTS_FILE_ENV), os.environ.get(FINAL_STATS_ENV)
+    worker = isinstance(environment.runner, WorkerRunner)
+    if worker:  # the master aggregates the stats; each worker logs its own requests
+        path, prefix = path and f"{path}.{os.getpid()}", None
     if path:
         log = RequestLog(path)
         environment.events.request.add_listener(log.on_request)

@@ -53,13 +53,22 @@ def read_failures(path) -> pd.DataFrame:
 
 
 def read_requests(path) -> pd.DataFrame:
-    """The per-request log written by loadtests/common.py (empty if the locustfile does not import it)."""
-    df = _read_csv(path, keep_default_na=False)
-    if df.empty:
+    """The per-request log written by loadtests/common.py, with each worker's ``<path>.<pid>`` under
+    ``--processes`` (empty if the locustfile does not import it). ``intended_ms``: latency from an
+    open-loop request's intended start (NaN in closed-loop runs)."""
+    path = Path(path)
+    parts = [df for df in (_read_csv(p, keep_default_na=False)
+                           for p in [path, *sorted(path.parent.glob(f"{path.name}.*"))]) if not df.empty]
+    if not parts:
         return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"), "type": [], "name": [],
-                             "response_time_ms": pd.Series(dtype=float), "success": pd.Series(dtype=bool)})
+                             "response_time_ms": pd.Series(dtype=float), "success": pd.Series(dtype=bool),
+                             "intended_ms": pd.Series(dtype=float)})
+    df = pd.concat(parts, ignore_index=True)
+    intended = (pd.to_numeric(df["intended_ms"], errors="coerce") if "intended_ms" in df
+                else pd.Series(float("nan"), index=df.index))
     return df.assign(timestamp=pd.to_datetime(df["timestamp"], unit="s", utc=True),
-                     success=df["success"].astype(bool))
+                     success=df["success"].astype(bool), intended_ms=intended).sort_values(
+                         "timestamp", kind="stable", ignore_index=True)
 
 
 def read_profile(path) -> pd.DataFrame:
