@@ -25,6 +25,7 @@ import pandas as pd
 from analysis import patterns as pats
 from analysis import results
 from analysis.results import RunMeta
+from analysis.repeats import DEFAULT_REPEATS
 from analysis.settings import REPO, Settings
 
 ARMS = ("baseline", "treatment")
@@ -63,7 +64,7 @@ def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True) -> list[
 @dataclass
 class StudyConfig:
     patterns: list[str]
-    repeats: int = 3
+    repeats: int = DEFAULT_REPEATS
     duration_s: float = 60.0
     warmup_s: float = 15.0
     study_id: str = ""
