@@ -93,7 +93,7 @@ def false_positives(setting: Setting, studies: int = 1000, seed: int = 0) -> dic
 
 def coverage(setting: Setting, change: float, studies: int = 1000, seed: int = 1) -> dict[str, float]:
     """The share of 95 % intervals (no correction) holding the true relative change, per latency metric."""
-    values = simulate(np.random.default_rng([seed, round(change * 1000)]), setting, studies, change)
+    values = simulate(np.random.default_rng([seed, round(change * 1000) + 1000]), setting, studies, change)
     out = {}
     for name in (*QUANTILES, "pg_statements_per_request"):
         t = stats.run_test(*values[name], scale="relative", level=1 - stats.ALPHA)
