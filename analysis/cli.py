@@ -126,8 +126,7 @@ def _study_dir(study: Optional[str]):
 
 
 def _json_rows(study_dir, table) -> str:
-    keys = ["pattern", "metric", "claim", "baseline", "treatment", "change", "ci_low", "ci_high", "p_value",
-            "significant", "verdict", "reason", "direction", "unit"]
+    from analysis.stats import COLUMNS as keys
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in keys}
             for r in table.to_dict("records")]
     return json.dumps({"study": study_dir.name, "rows": rows}, default=str)
@@ -135,17 +134,22 @@ def _json_rows(study_dir, table) -> str:
 
 def _print_comparison(study_dir, table) -> None:
     out = Table(title=f"study {study_dir.name}")
-    for col in ("pattern", "claim", "metric", "baseline", "treatment", "change [95 % CI]", "p", "verdict"):
+    from analysis.report import method_lines
+    from analysis.stats import format_change
+
+    for col in ("pattern", "claim", "metric", "role", "baseline", "treatment", "change [CI]", "p", "verdict"):
         out.add_column(col)
     colour = {"holds": "green", "refuted": "red", "inconclusive": "yellow", "not measured": "dim"}
     num = lambda x: "" if x != x else f"{x:.4g}"  # noqa: E731
-    pct = lambda x: "" if x != x else f"{x * 100:+.1f} %"  # noqa: E731
     for r in table.to_dict("records"):
+        pct = lambda x: format_change(x, r["scale"], r["unit"])  # noqa: E731
         change = f"{pct(r['change'])} [{pct(r['ci_low'])}, {pct(r['ci_high'])}]" if r["change"] == r["change"] else ""
         verdict = f"[{colour.get(r['verdict'], 'white')}]{r['verdict'] or '—'}[/]"
-        out.add_row(r["pattern"], r["claim"], r["metric"], num(r["baseline"]), num(r["treatment"]), change,
+        out.add_row(r["pattern"], r["claim"], r["metric"], r["role"], num(r["baseline"]), num(r["treatment"]), change,
                     num(r["p_value"]), verdict)
     console.print(out)
+    for line in method_lines(table):
+        console.print(line, highlight=False)
     for r in table.to_dict("records"):
         if r["claim"]:
             console.print(f"  {r['pattern']} · {r['metric']}: {r['verdict']}: {r['reason']}", highlight=False)

@@ -61,6 +61,17 @@ def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True) -> list[
     return steps
 
 
+def study_name(pattern_ids: list[str], width: int = 60) -> str:
+    """Pattern ids joined by '-', whole ids only, within ``width``; the rest counted (``…-and-3-more``)."""
+    name = ""
+    for i, pid in enumerate(pattern_ids):
+        rest = len(pattern_ids) - i
+        if len(f"{name}-{pid}".lstrip("-")) + (len(f"-and-{rest - 1}-more") if rest > 1 else 0) > width:
+            return f"{name}-and-{rest}-more".lstrip("-")
+        name = f"{name}-{pid}".lstrip("-")
+    return name
+
+
 @dataclass
 class StudyConfig:
     patterns: list[str]
@@ -74,7 +85,7 @@ class StudyConfig:
     seed: bool = True  # seed the data the workloads need before the first run
 
     def __post_init__(self):
-        self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + "-".join(self.patterns)[:60]
+        self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + study_name(self.patterns)
 
 
 @dataclass
