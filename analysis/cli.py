@@ -151,7 +151,7 @@ def _print_comparison(study_dir, table) -> None:
     for line in method_lines(table):
         console.print(line, highlight=False)
     for r in table.to_dict("records"):
-        if r["claim"]:
+        if r["claim"] or r["verdict"] == "not measured":
             console.print(f"  {r['pattern']} · {r['metric']}: {r['verdict']}: {r['reason']}", highlight=False)
 
 
