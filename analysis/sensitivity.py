@@ -6,7 +6,10 @@ p50/p95/p99 is drawn exactly as the sample quantile (linear interpolation, as pa
 it) of that many requests, from the joint law of two adjacent order statistics, so a study of
 thousands of runs takes milliseconds. Every run-level value then goes through
 ``analysis.stats.run_test`` at the level the ``aa`` pattern's claim gets (primary or
-Bonferroni-corrected secondary), as a real study's would.
+Bonferroni-corrected secondary), as a real study's would: paired by repeat (the ABBA blocks
+of a complete study) or, with ``pairs=False``, Welch's t (a study that lost a run).
+``Setting.trend`` adds a slow drift of the machine across the study (the log-scale shift
+grows linearly from 0 to ``trend`` over the runs, in ABBA order).
 
 ``python -m analysis.sensitivity`` prints the false-positive rates, the coverage and the power
 curves quoted in the README; tests/unit/test_stats_simulation.py pins them.
@@ -35,6 +38,7 @@ class Setting:
     runs: int
     requests: tuple[int, int]
     drift: float = 0.10
+    trend: float = 0.0
 
 
 QUICK = Setting("quick", QUICK_REPEATS, (30, 300))  # 8 s runs: tens to hundreds of dashboard requests
@@ -60,6 +64,9 @@ def simulate(rng: np.random.Generator, setting: Setting, studies: int, change: f
     shape = (2, studies, setting.runs)
     n = rng.integers(setting.requests[0], setting.requests[1] + 1, shape)
     drift = rng.normal(0.0, setting.drift, shape)  # the run's own log-scale shift
+    slot = np.arange(2 * setting.runs).reshape(setting.runs, 2)  # ABBA: AB, BA, AB, … → time slots
+    slot[1::2] = slot[1::2, ::-1]
+    drift = drift + setting.trend * (slot.T[:, None, :] / max(2 * setting.runs - 1, 1))
     effect = np.log1p(change) * np.array([0.0, 1.0])[:, None, None]
     out = {}
     for metric, q in QUANTILES.items():
@@ -71,45 +78,47 @@ def simulate(rng: np.random.Generator, setting: Setting, studies: int, change: f
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
-def tests(values: dict[str, tuple], pattern: pats.Pattern | None = None) -> dict[str, stats.Test]:
+def tests(values: dict[str, tuple], pattern: pats.Pattern | None = None, pairs: bool = True) -> dict[str, stats.Test]:
     """Each metric's run-level test, at its claim's level and noise threshold in ``pattern`` (``aa``)."""
     pattern = pattern or pats.get("aa")
     out = {}
     for name, (b, t) in values.items():
         metric = pattern.metric(name)
         confidence, _ = stats.level(pattern, name)
-        out[name] = stats.run_test(b, t, scale=metric.scale, level=confidence, noise=metric.noise)
+        out[name] = stats.run_test(b, t, scale=metric.scale, level=confidence, noise=metric.noise, pairs=pairs)
     return out
 
 
-def false_positives(setting: Setting, studies: int = 1000, seed: int = 0) -> dict[str, float]:
+def false_positives(setting: Setting, studies: int = 1000, seed: int = 0, pairs: bool = True) -> dict[str, float]:
     """A/A: the share of studies flagged per metric, with a raw p < 0.05, and flagged on any claim."""
-    found = tests(simulate(np.random.default_rng(seed), setting, studies))
+    found = tests(simulate(np.random.default_rng(seed), setting, studies), pairs=pairs)
     rates = {name: float(np.mean(t.significant)) for name, t in found.items()}
     rates |= {f"raw p<0.05 {name}": float(np.mean(t.p < stats.ALPHA)) for name, t in found.items()}
     rates["any claim"] = float(np.mean(np.any([t.significant for t in found.values()], axis=0)))
     return rates
 
 
-def coverage(setting: Setting, change: float, studies: int = 1000, seed: int = 1) -> dict[str, float]:
+def coverage(setting: Setting, change: float, studies: int = 1000, seed: int = 1,
+             pairs: bool = True) -> dict[str, float]:
     """The share of 95 % intervals (no correction) holding the true relative change, per latency metric."""
     values = simulate(np.random.default_rng([seed, round(change * 1000) + 1000]), setting, studies, change)
     out = {}
     for name in (*QUANTILES, "pg_statements_per_request"):
-        t = stats.run_test(*values[name], scale="relative", level=1 - stats.ALPHA)
+        t = stats.run_test(*values[name], scale="relative", level=1 - stats.ALPHA, pairs=pairs)
         out[name] = float(np.mean((t.low <= change) & (change <= t.high)))
     return out
 
 
 def power(setting: Setting, changes=(0.05, 0.10, 0.20, 0.30, 0.50), metric: str = "dashboard_p95_ms",
-          studies: int = 1000, seed: int = 2) -> dict[float, float]:
+          studies: int = 1000, seed: int = 2, pairs: bool = True) -> dict[float, float]:
     """Detection rate of a true slowdown of ``metric`` (significant beyond its noise threshold, at the
     primary claim's level) per true change."""
     pattern = pats.get("aa")
     out = {}
     for i, change in enumerate(changes):
         b, t = simulate(np.random.default_rng(seed + i), setting, studies, change)[metric]
-        test = stats.run_test(b, t, scale="relative", level=1 - stats.ALPHA, noise=pattern.metric(metric).noise)
+        test = stats.run_test(b, t, scale="relative", level=1 - stats.ALPHA, noise=pattern.metric(metric).noise,
+                              pairs=pairs)
         out[change] = float(np.mean(test.significant & (test.change > 0)))
     return out
 
@@ -118,18 +127,25 @@ def main() -> None:
     for setting in (QUICK, DEFAULT, WIDE):
         print(f"\n{setting.name}: {setting.runs} runs per arm, {setting.requests[0]}–{setting.requests[1]} "
               f"requests per run, {setting.drift * 100:.0f} % run-to-run drift, 1,000 simulated studies")
-        for name, rate in false_positives(setting).items():
-            print(f"  A/A flagged  {name:<38} {rate * 100:5.1f} %")
-        for change in (0.0, 0.2):
-            for name, share in coverage(setting, change).items():
-                print(f"  coverage at {change * 100:+.0f} %  {name:<32} {share * 100:5.1f} %")
-        curve = power(setting)
-        print("  power (p95 slowdown → detected): " + ", ".join(f"{c * 100:+.0f} % → {p * 100:.0f} %"
-                                                                  for c, p in curve.items()))
+        for pairs, test in ((True, "paired"), (False, "Welch")):
+            rates = false_positives(setting, pairs=pairs)
+            raw = max(v for k, v in rates.items() if k.startswith("raw"))
+            flagged = max(v for k, v in rates.items() if not k.startswith("raw") and k != "any claim")
+            worst = min(min(coverage(setting, change, pairs=pairs).values()) for change in (0.0, 0.2))
+            curve = power(setting, pairs=pairs)
+            print(f"  {test:>6}: A/A flagged ≤ {flagged * 100:.1f} % per metric, {rates['any claim'] * 100:.1f} % "
+                  f"per study (raw p < 0.05 ≤ {raw * 100:.1f} %); worst 95 % coverage {worst * 100:.1f} %; "
+                  "power on p95: " + ", ".join(f"{c * 100:+.0f} % → {p * 100:.0f} %" for c, p in curve.items()))
     for runs in range(4, 9):
         setting = Setting(f"{runs} runs", runs, (30, 1500))
-        worst = min(min(coverage(setting, change).values()) for change in (0.0, 0.2))
-        print(f"worst 95 % interval coverage, {runs} runs per arm, 30–1,500 requests: {worst * 100:.1f} %")
+        worst = min(min(coverage(setting, change, pairs=pairs).values())
+                    for change in (0.0, 0.2, -0.5) for pairs in (True, False))
+        print(f"worst 95 % interval coverage, {runs} runs per arm, 30–1,500 requests, either test: {worst * 100:.1f} %")
+    trend = Setting("trend", DEFAULT_REPEATS, (300, 1500), trend=0.5)
+    for pairs, test in ((True, "paired"), (False, "Welch")):
+        print(f"with a +50 % slow drift across the study ({test}): A/A any claim flagged "
+              f"{false_positives(trend, pairs=pairs)['any claim'] * 100:.1f} %, power on a +30 % p95 "
+              f"{power(trend, (0.3,), pairs=pairs)[0.3] * 100:.0f} %")
 
 
 if __name__ == "__main__":

@@ -2,18 +2,20 @@
 
 Every metric is reduced to one value per run first (a rate, a count, or the run's own
 p50/p95/p99 of its successful requests or of a probe's samples). The two arms are then
-compared over those run-level values with Welch's t on
+compared over those run-level values: with a paired t on the within-repeat differences when
+every repeat holds one run of each arm (the ABBA blocks: a slow drift of the shared machine
+cancels inside a block and leaves the variance), else with Welch's t; either on
 
 * the logarithm (``Metric.scale == "relative"``): the change is the ratio of the arms'
   geometric means minus 1, its interval ``exp(Welch interval) − 1``;
 * the values themselves (``"absolute"``: zero-heavy counts, hit ratios in percentage
   points): the change is the difference of the arms' means, in the metric's unit.
 
-Welch's t over runs is the test whose coverage and false-positive rate
+Both tests over runs are the ones whose coverage and false-positive rate
 ``tests/unit/test_stats_simulation.py`` measures (10 % run-to-run drift, 30–1,500 requests
 per run): pooled-request statistics ignore that drift and flag A/A comparisons far too often.
 The interval and the p-value come from the same statistic, so ``p < alpha`` exactly when the
-interval excludes 0; ABBA ordering cancels a linear drift in the arms' means.
+interval excludes 0.
 
 Each pattern has one primary claim, tested at ``ALPHA``; its other claims are secondary and
 corrected together with Bonferroni (interval level ``1 − ALPHA/m``, ``p_adjusted = min(1, m·p)``),
@@ -89,6 +91,20 @@ class Welch:
     p: np.ndarray
 
 
+def paired(b: np.ndarray, t: np.ndarray, level: float = 1 - ALPHA) -> Welch:
+    """The one-sample t on ``t − b`` (aligned pairs on the last axis): mean difference, interval, p."""
+    d = np.asarray(t, float) - np.asarray(b, float)
+    n = d.shape[-1]
+    diff = d.mean(axis=-1)
+    se = d.std(axis=-1, ddof=1) / np.sqrt(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = sps.t.ppf(1 - (1 - level) / 2, n - 1)
+        p = 2 * sps.t.sf(np.abs(diff) / se, n - 1)
+    point = se == 0
+    return Welch(diff, np.where(point, diff, diff - q * se), np.where(point, diff, diff + q * se),
+                 np.where(point, np.where(diff == 0, 1.0, 0.0), p))
+
+
 def welch(b: np.ndarray, t: np.ndarray, level: float = 1 - ALPHA) -> Welch:
     """``mean(t) − mean(b)`` with a ``level`` interval; arms with no spread give a point."""
     b, t = np.asarray(b, float), np.asarray(t, float)
@@ -109,14 +125,16 @@ def welch(b: np.ndarray, t: np.ndarray, level: float = 1 - ALPHA) -> Welch:
 
 
 def run_test(b: np.ndarray, t: np.ndarray, *, scale: str = "relative", level: float = 1 - ALPHA,
-             noise: float = pats.DEFAULT_NOISE) -> Test:
-    """Run-level values (runs on the last axis, > 0 on the relative scale) → change, interval, p and
-    significance beyond ``noise``: the statistic of every verdict, vectorised for the simulation tests."""
+             noise: float = pats.DEFAULT_NOISE, pairs: bool = False) -> Test:
+    """Run-level values (runs on the last axis, > 0 on the relative scale; aligned by repeat when
+    ``pairs``) → change, interval, p and significance beyond ``noise``: the statistic of every
+    verdict, vectorised for the simulation tests."""
+    test = paired if pairs else welch
     if scale == "relative":
-        w = welch(np.log(b), np.log(t), level)
+        w = test(np.log(b), np.log(t), level)
         change, low, high = np.expm1(w.diff), np.expm1(w.low), np.expm1(w.high)
     else:
-        w = welch(b, t, level)
+        w = test(b, t, level)
         change, low, high = w.diff, w.low, w.high
     return Test(change, low, high, w.p, (low > noise) | (high < -noise))
 
@@ -159,10 +177,13 @@ def _label(change: float, significant: bool, better: str) -> str:
 
 
 def compare_runs(baseline, treatment, *, better: str = "lower", noise: float = pats.DEFAULT_NOISE,
-                 scale: str = "relative", level: float = 1 - ALPHA) -> Comparison:
-    """One value per run and arm → change, ``level`` interval, p, significance beyond ``noise``."""
+                 scale: str = "relative", level: float = 1 - ALPHA, pairs: bool = False) -> Comparison:
+    """One value per run and arm → change, ``level`` interval, p, significance beyond ``noise``.
+    ``pairs``: the i-th baseline and treatment runs share a repeat (an ABBA block): a paired test."""
     b, t = np.asarray(baseline, float), np.asarray(treatment, float)
-    cmp = Comparison(math.nan, math.nan, better=better, noise=noise, scale=scale, runs=f"{len(b)} vs {len(t)}")
+    pairs = pairs and len(b) == len(t)
+    cmp = Comparison(math.nan, math.nan, better=better, noise=noise, scale=scale,
+                     runs=f"{len(b)} ABBA pairs" if pairs else f"{len(b)} vs {len(t)} runs")
     if min(len(b), len(t)) < MIN_RUNS:
         cmp.guard = (f"{len(b)} vs {len(t)} runs: the test needs at least {MIN_RUNS} runs per arm; "
                      f"run with --repeats {DEFAULT_REPEATS}")
@@ -176,7 +197,7 @@ def compare_runs(baseline, treatment, *, better: str = "lower", noise: float = p
         return cmp
     centre = (lambda x: float(np.exp(np.log(x).mean()))) if scale == "relative" else (lambda x: float(x.mean()))
     cmp.baseline, cmp.treatment = centre(b), centre(t)
-    test = run_test(b, t, scale=scale, level=level, noise=noise)
+    test = run_test(b, t, scale=scale, level=level, noise=noise, pairs=pairs)
     cmp.change, cmp.ci_low, cmp.ci_high, cmp.p_value = (float(x) for x in (test.change, test.low, test.high, test.p))
     cmp.significant = bool(test.significant)
     cmp.direction = _label(cmp.change, cmp.significant, better)
@@ -305,6 +326,17 @@ def _row(pattern: pats.Pattern, metric: pats.Metric, **values) -> dict:
     return row
 
 
+def _arms(values: pd.Series, metas: dict[str, results.RunMeta]) -> tuple[dict[str, np.ndarray], bool]:
+    """Each arm's run values ordered by repeat, and whether they pair up one-to-one by repeat."""
+    frame = values.rename("value").reset_index()
+    frame["repeat"] = frame["run_id"].map(lambda r: metas[r].repeat if r in metas else -1)
+    frame = frame.sort_values(["repeat", "run_id"])
+    arms = {arm: g["value"].to_numpy(float) for arm, g in frame.groupby("arm")}
+    per_repeat = frame.groupby("repeat")["arm"].agg(lambda a: tuple(sorted(a)))
+    pairs = bool(len(per_repeat)) and (per_repeat == ("baseline", "treatment")).all() and (frame["repeat"] >= 0).all()
+    return arms, pairs
+
+
 def compare_pattern(study_dir: Path, pattern: pats.Pattern, excluded: str = "",
                     thresholds: noise_table.Thresholds | None = None) -> list[dict]:
     """One row per metric of ``pattern`` from the complete, trusted, non-warm-up runs of a study."""
@@ -320,8 +352,7 @@ def compare_pattern(study_dir: Path, pattern: pats.Pattern, excluded: str = "",
     rows = []
     for metric in pattern.metrics:
         values = run_values(metric, derived, requests, samples)
-        arms = {arm: values.xs(arm, level="arm").to_numpy(float)
-                for arm in ("baseline", "treatment") if arm in values.index.get_level_values("arm")}
+        arms, pairs = _arms(values, metas)
         limit, source = thresholds.noise(metric)
         why = unmeasured_probe(metric, derived, metas, values)
         if why or set(arms) != {"baseline", "treatment"}:
@@ -330,7 +361,7 @@ def compare_pattern(study_dir: Path, pattern: pats.Pattern, excluded: str = "",
             continue
         confidence, family = level(pattern, metric.name)
         cmp = compare_runs(arms["baseline"], arms["treatment"], better=metric.better, noise=limit,
-                           scale=metric.scale, level=confidence)
+                           scale=metric.scale, level=confidence, pairs=pairs)
         if metric.source != "derived" and not cmp.guard:
             counts, need = _arm_counts(metric, requests, samples), min_requests(metric.quantile)
             if min(counts.get("baseline", 0), counts.get("treatment", 0)) < need:

@@ -136,3 +136,12 @@ def test_changes_are_formatted_on_their_scale():
     assert stats.format_change(0.123) == "+12.3 %"
     assert stats.format_change(0.05, "absolute", "errors/request") == "+5.0 pp"
     assert stats.format_change(3, "absolute", "requests") == "+3 requests"
+
+
+def test_abba_pairs_cancel_a_slow_drift_that_welch_counts_as_noise():
+    trend = np.array([1.0, 1.3, 1.7, 2.2, 2.8, 3.5])  # the machine gets busier repeat by repeat
+    baseline, treatment = 100 * trend, 110 * trend * np.array([1.01, 0.99, 1.0, 1.02, 0.98, 1.0])
+    paired = stats.compare_runs(baseline, treatment, pairs=True, noise=0.05)
+    welch = stats.compare_runs(baseline, treatment, noise=0.05)
+    assert paired.runs == "6 ABBA pairs" and welch.runs == "6 vs 6 runs"
+    assert paired.significant and paired.ci_low > 0.05 and not welch.significant
