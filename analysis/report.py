@@ -181,8 +181,9 @@ def _number(value: float, unit: str) -> str:
 def method_lines(rows: pd.DataFrame) -> list[str]:
     """How the verdicts were reached: the unit, the correction, and where the noise thresholds came from."""
     sources = sorted({s for s in rows.get("noise_source", pd.Series(dtype=str)).dropna() if s})
-    return [f"The run is the unit: each metric is one value per run (a run's own p50/p95/p99), compared "
-            f"over runs with Welch's t (on the logarithm for relative changes).",
+    return ["The run is the unit: each metric is one value per run (a run's own p50/p95/p99), compared "
+            "over runs with a paired t on the ABBA blocks (Welch's t when a run is missing), on the logarithm "
+            "for relative changes; the `runs` column says which.",
             f"Each pattern's primary claim is judged on a {100 * (1 - stats.ALPHA):.0f} % interval; its secondary "
             f"checks are corrected together with Bonferroni, a family-wise false-positive rate of at most "
             f"{stats.ALPHA * 100:.0f} % per pattern.",
