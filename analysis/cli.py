@@ -162,13 +162,15 @@ def patterns(as_json: bool = typer.Option(False, "--json")) -> None:
 
     if as_json:
         print(json.dumps([{"id": p.id, "title": p.title, "claim": p.claim, "requires": list(p.requires),
-                           "expectations": {e.metric: e.describe() for e in p.expectations}} for p in PATTERNS]))
+                           "expectations": {e.metric: p.describe(e.metric) for e in p.expectations}}
+                          for p in PATTERNS]))
         return
     out = Table(title="patterns")
     for col in ("id", "claim", "expects", "needs"):
         out.add_column(col)
     for p in PATTERNS:
-        out.add_row(p.id, p.claim, "\n".join(f"{e.metric}: {e.describe()}" for e in p.expectations),
+        out.add_row(p.id, p.claim,
+                    "\n".join(f"{e.metric}: {p.describe(e.metric)} ({p.role(e.metric)})" for e in p.expectations),
                     ", ".join(p.requires))
     console.print(out)
 

@@ -317,7 +317,8 @@ def per_run_values(pattern: patterns.Pattern, derived: pd.DataFrame, requests: p
     return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
 
 
-def claim_bands(pattern: patterns.Pattern, rows: pd.DataFrame | None = None) -> dict[str, tuple[float | None, float | None]]:
+def claim_bands(pattern: patterns.Pattern,
+                rows: pd.DataFrame | None = None) -> dict[str, tuple[float | None, float | None]]:
     """The claimed change per metric, as the shaded range of ``plots.change_forest``; the noise
     threshold is the one the comparison ``rows`` used (calibrated or constant) when given."""
     used = {} if rows is None or "noise" not in rows else dict(zip(rows["metric"], rows["noise"]))

@@ -140,7 +140,8 @@ def main() -> None:
         setting = Setting(f"{runs} runs", runs, (30, 1500))
         worst = min(min(coverage(setting, change, pairs=pairs).values())
                     for change in (0.0, 0.2, -0.5) for pairs in (True, False))
-        print(f"worst 95 % interval coverage, {runs} runs per arm, 30–1,500 requests, either test: {worst * 100:.1f} %")
+        print(f"worst 95 % interval coverage, {runs} runs per arm, 30–1,500 requests, either test: "
+              f"{worst * 100:.1f} %")
     trend = Setting("trend", DEFAULT_REPEATS, (300, 1500), trend=0.5)
     for pairs, test in ((True, "paired"), (False, "Welch")):
         print(f"with a +50 % slow drift across the study ({test}): A/A any claim flagged "

@@ -224,7 +224,8 @@ def judge(expectation: pats.Expectation | None, cmp: Comparison, treatment_value
     bound = fmt(cmp.noise) if cmp.scale == "absolute" else f"{cmp.noise * 100:.0f} %"
     if kind == "none":
         if cmp.significant:
-            return "refuted", f"identical arms differ by {ci} ({p}), beyond the ±{bound} noise: the lab is measuring noise"
+            return "refuted", (f"identical arms differ by {ci} ({p}), beyond the ±{bound} noise: "
+                               "the lab is measuring noise")
         return "holds", f"no significant change: {ci}, {p}"
     if kind == "no_regression":
         if cmp.better == "higher":
