@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from typer.testing import CliRunner
 
 from analysis import patterns as pats
+from analysis.cli import app
 from analysis import results, stats
 from analysis.results import RunMeta
 
@@ -112,3 +114,12 @@ def test_a_probe_s_per_event_samples_become_one_quantile_per_run(tmp_path):
     table = stats.compare_study(study).set_index("metric")
     assert table.loc["notify_p95_ms", "verdict"] == "holds"
     assert table.loc["notify_p95_ms", "change"] < -0.95
+
+
+def test_the_cli_table_shows_a_failed_probe_s_metric_as_not_measured_with_the_reason(tmp_path, monkeypatch):
+    _cache_study(tmp_path, np.random.default_rng(5), probe_errors=["probe stale-reads: login failed: 401"])
+    monkeypatch.setenv("LAB_RESULTS_DIR", str(tmp_path))
+    out = CliRunner().invoke(app, ["compare", "s"])
+    assert out.exit_code == 0, out.output
+    assert "redis-cache · stale_reads: not measured: probe stale-reads: login failed: 401" in out.output
+    assert "Bonferroni" in out.output and "Noise thresholds" in out.output
