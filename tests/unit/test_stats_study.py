@@ -6,8 +6,8 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from analysis import patterns as pats
-from analysis.cli import app
 from analysis import results, stats
+from analysis.cli import app
 from analysis.results import RunMeta
 
 
