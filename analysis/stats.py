@@ -334,7 +334,8 @@ def _arms(values: pd.Series, metas: dict[str, results.RunMeta]) -> tuple[dict[st
     frame = frame.sort_values(["repeat", "run_id"])
     arms = {arm: g["value"].to_numpy(float) for arm, g in frame.groupby("arm")}
     per_repeat = frame.groupby("repeat")["arm"].agg(lambda a: tuple(sorted(a)))
-    pairs = bool(len(per_repeat)) and (per_repeat == ("baseline", "treatment")).all() and (frame["repeat"] >= 0).all()
+    pairs = (bool(len(per_repeat)) and (frame["repeat"] >= 0).all()
+             and (per_repeat == ("baseline", "treatment")).all())
     return arms, pairs
 
 
@@ -383,11 +384,12 @@ def compare_pattern(study_dir: Path, pattern: pats.Pattern, excluded: str = "",
 
 def compare_study(study_dir: Path, thresholds: noise_table.Thresholds | None = None) -> pd.DataFrame:
     """The comparison table of a stored study: one row per pattern and metric. Noise thresholds come
-    from the stored calibration of the machine that ran the study, else the patterns' constants."""
+    from the stored calibration of the machine that ran the study (its runs name the host), else the
+    patterns' constants."""
     study = results.load_study(study_dir)
     if thresholds is None:
         host = next((r.machine.get("hostname") for r in study.runs if r.machine.get("hostname")), None)
-        thresholds = noise_table.load(Path(study_dir).parent, host)
+        thresholds = noise_table.load(Path(study_dir).parent, host) if host else noise_table.Thresholds()
     rows = []
     for pattern_id in study.meta.get("patterns", []):
         pattern = pats.get(pattern_id)

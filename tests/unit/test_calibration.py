@@ -1,5 +1,5 @@
 """A/A calibration: identical arms give no significant change, and the summary says how wide the noise is."""
-import socket
+import json
 
 import numpy as np
 import pandas as pd
@@ -52,9 +52,18 @@ def test_calibrate_stores_this_machine_s_thresholds_and_comparisons_say_they_use
     assert thresholds.noise(p95) == (max(largest, noise.MIN_NOISE), thresholds.source)
     errors = patterns.get("aa").metric("error_rate")  # absolute scale: keeps its constant
     assert thresholds.noise(errors)[0] == errors.noise and thresholds.noise(errors)[1].startswith("constant")
-    meta = results.load_study(studies[0])
-    for run in meta.runs:  # the study's runs name this host, so its comparison picks the calibration up
-        run.machine = {"hostname": socket.gethostname()}
     table = stats.compare_study(studies[0], noise.load(tmp_path)).set_index("metric")
     assert "calibration" in table.loc["dashboard_p95_ms", "noise_source"]
+    assert stats.compare_study(studies[0]).set_index("metric").loc["dashboard_p95_ms", "noise_source"] \
+        .startswith("constant"), "runs that name no host get the constants"
     assert noise.load(tmp_path / "elsewhere").values == {}
+
+
+def test_a_study_picks_up_the_calibration_of_the_host_its_runs_name(tmp_path):
+    rng = np.random.default_rng(10)
+    study = _aa_study(tmp_path, "aa-on-h1", rng)
+    for meta in study.glob("*/meta.json"):  # the runs were measured on host "h1"
+        meta.write_text(json.dumps({**json.loads(meta.read_text()), "machine": {"hostname": "h1"}}))
+    noise.store(tmp_path, {"latency_p95": 0.3}, ["aa-on-h1"], "2026-12-02", host="h1")
+    row = stats.compare_study(study).set_index("metric").loc["dashboard_p95_ms"]
+    assert row["noise"] == 0.3 and "h1.json" in row["noise_source"]
