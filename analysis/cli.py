@@ -15,7 +15,10 @@ app = typer.Typer(help="Sentinel Lab: did this optimisation really help, by how 
 console = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
 
-QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S = 4, 8.0, 4.0
+from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
+
+QUICK_DURATION_S, QUICK_WARMUP_S = 8.0, 4.0
+DEFAULT_DURATION_S, DEFAULT_WARMUP_S = 60.0, 15.0
 StackOpt = typer.Option(None, "--stack", help="local (default, processes on loopback) or compose (Docker)")
 SetOpt = typer.Option(None, "--set", help="toggle NAME=VALUE, repeatable (e.g. SENTINEL_CACHE=on)")
 
@@ -148,8 +151,7 @@ def _study_dir(study: Optional[str]):
 
 
 def _json_rows(study_dir, table) -> str:
-    keys = ["pattern", "metric", "claim", "baseline", "treatment", "change", "ci_low", "ci_high", "p_value",
-            "significant", "verdict", "reason", "direction", "unit"]
+    from analysis.stats import COLUMNS as keys
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in keys}
             for r in table.to_dict("records")]
     return json.dumps({"study": study_dir.name, "rows": rows}, default=str)
@@ -157,19 +159,24 @@ def _json_rows(study_dir, table) -> str:
 
 def _print_comparison(study_dir, table) -> None:
     out = Table(title=f"study {study_dir.name}")
-    for col in ("pattern", "claim", "metric", "baseline", "treatment", "change [95 % CI]", "p", "verdict"):
+    from analysis.report import method_lines
+    from analysis.stats import format_change
+
+    for col in ("pattern", "claim", "metric", "role", "baseline", "treatment", "change [CI]", "p", "verdict"):
         out.add_column(col)
     colour = {"holds": "green", "refuted": "red", "inconclusive": "yellow", "not measured": "dim"}
     num = lambda x: "" if x != x else f"{x:.4g}"  # noqa: E731
-    pct = lambda x: "" if x != x else f"{x * 100:+.1f} %"  # noqa: E731
     for r in table.to_dict("records"):
+        pct = lambda x: format_change(x, r["scale"], r["unit"])  # noqa: E731
         change = f"{pct(r['change'])} [{pct(r['ci_low'])}, {pct(r['ci_high'])}]" if r["change"] == r["change"] else ""
         verdict = f"[{colour.get(r['verdict'], 'white')}]{r['verdict'] or '—'}[/]"
-        out.add_row(r["pattern"], r["claim"], r["metric"], num(r["baseline"]), num(r["treatment"]), change,
+        out.add_row(r["pattern"], r["claim"], r["metric"], r["role"], num(r["baseline"]), num(r["treatment"]), change,
                     num(r["p_value"]), verdict)
     console.print(out)
+    for line in method_lines(table):
+        console.print(line, highlight=False)
     for r in table.to_dict("records"):
-        if r["claim"]:
+        if r["claim"] or r["verdict"] == "not measured":
             console.print(f"  {r['pattern']} · {r['metric']}: {r['verdict']}: {r['reason']}", highlight=False)
 
 
@@ -180,13 +187,15 @@ def patterns(as_json: bool = typer.Option(False, "--json")) -> None:
 
     if as_json:
         print(json.dumps([{"id": p.id, "title": p.title, "claim": p.claim, "requires": list(p.requires),
-                           "expectations": {e.metric: e.describe() for e in p.expectations}} for p in PATTERNS]))
+                           "expectations": {e.metric: p.describe(e.metric) for e in p.expectations}}
+                          for p in PATTERNS]))
         return
     out = Table(title="patterns")
     for col in ("id", "claim", "expects", "needs"):
         out.add_column(col)
     for p in PATTERNS:
-        out.add_row(p.id, p.claim, "\n".join(f"{e.metric}: {e.describe()}" for e in p.expectations),
+        out.add_row(p.id, p.claim,
+                    "\n".join(f"{e.metric}: {p.describe(e.metric)} ({p.role(e.metric)})" for e in p.expectations),
                     ", ".join(p.requires))
     console.print(out)
 
@@ -195,10 +204,12 @@ def patterns(as_json: bool = typer.Option(False, "--json")) -> None:
 def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATTERN]...",
                                                              help="pattern ids (default: every pattern but aa and capacity-api)"),
           repeats: Optional[int] = typer.Option(None, "--repeats", min=1,
-                                                help="runs per arm (default 3; 4 with --quick)"),
-          duration: float = typer.Option(60.0, "--duration", min=1, help="seconds of load per run"),
+                                                help=f"runs per arm (default {DEFAULT_REPEATS}; "
+                                                     f"{QUICK_REPEATS} with --quick)"),
+          duration: float = typer.Option(DEFAULT_DURATION_S, "--duration", min=1, help="seconds of load per run"),
           quick: bool = typer.Option(False, "--quick",
-                                     help="4 repeats of 8 s runs after a 4 s warm-up: every pattern in ~15 min"),
+                                     help=f"{QUICK_REPEATS} repeats of {QUICK_DURATION_S:g} s runs after a "
+                                          f"{QUICK_WARMUP_S:g} s warm-up: every pattern in ~15 min"),
           users: Optional[int] = typer.Option(None, "--users", help="override the workload's users"),
           resume: Optional[str] = typer.Option(None, "--resume", help="finish the runs STUDY still lacks"),
           keep_up: bool = typer.Option(False, "--keep-up", help="leave the stack running afterwards"),
@@ -221,9 +232,9 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
             [pats.get(i) for i in ids]
         except KeyError as exc:
             _fail(exc)
-        # 4 repeats, not 3: with 3 runs per arm Mann-Whitney cannot reach p < 0.05 (smallest p is 0.1)
-        config = StudyConfig(ids, repeats or (QUICK_REPEATS if quick else 3), QUICK_DURATION_S if quick else duration,
-                             QUICK_WARMUP_S if quick else 15.0, keep_up=keep_up, users=users)
+        config = StudyConfig(ids, repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS),
+                             QUICK_DURATION_S if quick else duration,
+                             QUICK_WARMUP_S if quick else DEFAULT_WARMUP_S, keep_up=keep_up, users=users)
     outcome = _run_study(config, settings, resume=bool(resume))
     table = compare_study(outcome.study_dir)
     print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
@@ -345,9 +356,13 @@ def compare(study_id: Optional[str] = typer.Argument(None, metavar="STUDY", help
 @app.command()
 def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUDY]...",
                                                             help="A/A studies to summarise (default: run new ones)"),
-              runs: int = typer.Option(10, "--runs", min=1, help="A/A studies to run when none are given")) -> None:
-    """The lab's false-positive rate: A/A studies (same arm twice) and how often one is flagged significant."""
-    from analysis.calibration import false_positive_rate, summarize
+              runs: int = typer.Option(10, "--runs", min=1, help="A/A studies to run when none are given"),
+              quick: bool = typer.Option(False, "--quick", help="A/A studies at the --quick settings "
+                                                                "(default: the plain study defaults)")) -> None:
+    """The lab's false-positive rate and noise thresholds: A/A studies (a no-op toggle flipped between the
+    arms, restarting the API as a real pattern does), how often one is flagged, and the thresholds stored
+    for this machine."""
+    from analysis.calibration import false_positive_rate, store, summarize
     from analysis.experiment import Study, StudyConfig, StudyError
     from analysis.settings import Settings
     from analysis.stack import open_stack
@@ -361,7 +376,9 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
         try:
             for i in range(runs):
                 err.print(f"A/A study {i + 1} of {runs}", highlight=False)
-                config = StudyConfig(["aa"], QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S, keep_up=True)
+                config = (StudyConfig(["aa"], QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S, keep_up=True) if quick
+                          else StudyConfig(["aa"], DEFAULT_REPEATS, DEFAULT_DURATION_S, DEFAULT_WARMUP_S,
+                                           keep_up=True))
                 outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
                 dirs.append(outcome.study_dir)
                 if outcome.interrupted:
@@ -379,6 +396,10 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
     for r in summary.to_dict("records"):
         out.add_row(*(f"{v:.3g}" if isinstance(v, float) else str(v) for v in r.values()))
     console.print(out)
+    if len(summary):
+        path = store(summary, dirs, Settings.from_env().results_dir)
+        err.print(f"noise thresholds of this machine stored in {path}; comparisons use them from now on",
+                  highlight=False)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from analysis.capacity import CapacityPlan
 from analysis.collect.resources import ResourceSampler, service_pids
 from analysis import results
 from analysis.results import RunMeta
+from analysis.repeats import DEFAULT_REPEATS
 from analysis.settings import REPO, Settings
 
 ARMS = ("baseline", "treatment")
@@ -65,10 +66,21 @@ def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True,
     return steps
 
 
+def study_name(pattern_ids: list[str], width: int = 60) -> str:
+    """Pattern ids joined by '-', whole ids only, within ``width``; the rest counted (``…-and-3-more``)."""
+    name = ""
+    for i, pid in enumerate(pattern_ids):
+        rest = len(pattern_ids) - i
+        if len(f"{name}-{pid}".lstrip("-")) + (len(f"-and-{rest - 1}-more") if rest > 1 else 0) > width:
+            return f"{name}-and-{rest}-more".lstrip("-")
+        name = f"{name}-{pid}".lstrip("-")
+    return name
+
+
 @dataclass
 class StudyConfig:
     patterns: list[str]
-    repeats: int = 3
+    repeats: int = DEFAULT_REPEATS
     duration_s: float = 60.0
     warmup_s: float = 15.0
     study_id: str = ""
@@ -81,7 +93,7 @@ class StudyConfig:
     capacity: CapacityPlan | None = None  # overrides a capacity pattern's levels (sentinel-lab capacity)
 
     def __post_init__(self):
-        self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + "-".join(self.patterns)[:60]
+        self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + study_name(self.patterns)
 
 
 @dataclass

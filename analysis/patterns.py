@@ -23,8 +23,14 @@ class Metric:
     zero-heavy counts (errors, statements) are compared as rates per request.
     ``source="latency"``: per-request response times pooled per arm from ``requests.parquet``;
     ``quantile`` picks the statistic (None: the mean), ``endpoint`` a request-name prefix.
-    ``source="samples"``: a probe's per-event observations (``samples.parquet``), pooled the same
-    way; ``endpoint`` is the sample name.
+    ``source="samples"``: a probe's per-event observations (``samples.parquet``), reduced the same
+    way; ``endpoint`` is the sample name. Every metric is one value per run before arms are compared.
+    ``scale="relative"``: compared as a ratio of the arms' geometric means (``noise`` a fraction);
+    ``"absolute"``: as a difference of means in the metric's unit (``noise`` in that unit), for
+    zero-heavy counts and for ratios judged in percentage points.
+    ``probe``: the key in ``analysis.probes.PROBES`` that produces the metric; ``checks``: the derived
+    metric holding that probe's number of checks in a run. Such a metric is judged only when every
+    measured run of both arms has its value and a non-zero check count; otherwise it is not measured.
     """
 
     name: str
@@ -35,6 +41,9 @@ class Metric:
     quantile: float | None = None
     endpoint: str | None = None
     noise: float = DEFAULT_NOISE
+    scale: str = "relative"  # "relative" | "absolute"
+    probe: str | None = None
+    checks: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,16 +53,20 @@ class Expectation:
     kinds: ``decrease`` / ``increase`` (claimed range ``low``…``high``, e.g. −0.60…−0.40),
     ``at_most`` (change ≤ ``high``, e.g. an overhead bound), ``none`` (no change: A/A),
     ``zero`` (the treatment's value must be exactly 0 in every run), ``no_regression``
-    (a cost the pattern must not raise beyond noise).
+    (a cost the pattern must not raise beyond noise). On a metric of absolute scale, ``low`` and
+    ``high`` are differences in its unit (a ratio's: percentage points).
+    ``primary``: the pattern's one headline claim, tested at the nominal level; every other claim
+    of the pattern is a secondary check, corrected together with the others (see analysis.stats).
     """
 
     metric: str
     kind: str
     low: float | None = None
     high: float | None = None
+    primary: bool = False
 
-    def describe(self) -> str:
-        pct = lambda x: f"{x * 100:+.0f} %"  # noqa: E731
+    def describe(self, unit: str = "%") -> str:
+        pct = lambda x: f"{x * 100:+.0f} {unit}"  # noqa: E731
         return {
             "decrease": lambda: f"{pct(self.low)}…{pct(self.high)}",
             "increase": lambda: f"{pct(self.low)}…{pct(self.high)}",
@@ -103,6 +116,20 @@ class Pattern:
     def expectation(self, metric: str) -> Expectation | None:
         return next((e for e in self.expectations if e.metric == metric), None)
 
+    def describe(self, metric: str) -> str:
+        """The claim on ``metric`` in words ('' when there is none); absolute ratios in pp."""
+        e = self.expectation(metric)
+        return e.describe("pp" if self.metric(metric).scale == "absolute" else "%") if e else ""
+
+    def role(self, metric: str) -> str:
+        """``primary`` (the headline claim), ``secondary`` (a check corrected with the others) or ``context``."""
+        e = self.expectation(metric)
+        return "context" if e is None else "primary" if e.primary else "secondary"
+
+    def secondary_tested(self) -> tuple[Expectation, ...]:
+        """The secondary claims judged on an interval: the family the correction spans."""
+        return tuple(e for e in self.expectations if not e.primary and e.kind != "zero")
+
 
 def _latency(prefix: str = "", endpoint: str | None = None, noise: float = 0.05) -> tuple[Metric, ...]:
     """p50/p95/p99 of successful requests; latency on a shared machine is noisier than counts."""
@@ -111,7 +138,7 @@ def _latency(prefix: str = "", endpoint: str | None = None, noise: float = 0.05)
 
 
 _THROUGHPUT = Metric("throughput_rps", "req/s", "higher", noise=0.05)
-_ERRORS = Metric("error_rate", "errors/request", "lower", count="errors")
+_ERRORS = Metric("error_rate", "errors/request", "lower", count="errors", noise=0.005, scale="absolute")
 _PG = Metric("pg_statements_per_request", "statements/request", "lower", count="pg_statements")
 _REDIS_OPS = Metric("redis_commands_per_request", "commands/request", "none", count="redis_commands")
 
@@ -132,14 +159,16 @@ PATTERNS: tuple[Pattern, ...] = (
         "redis-cache", "P1 Redis as hub: query cache",
         "A Redis cache in front of the dashboard query cuts Postgres queries by 40–60 %, "
         "and never serves a stale dashboard.",
-        (Expectation("pg_statements_per_request", "decrease", -0.60, -0.40),
+        (Expectation("pg_statements_per_request", "decrease", -0.60, -0.40, primary=True),
          Expectation("stale_reads", "zero"),
          *_regressions(*_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS)),
         {"SENTINEL_CACHE": "off"}, {"SENTINEL_CACHE": "on"},
         WorkloadSpec("api"),
         (_PG,
          *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS,
-         Metric("api_cache_hit_ratio", "ratio", "none"), Metric("stale_reads", "reads", "lower"),
+         Metric("api_cache_hit_ratio", "ratio", "none", scale="absolute", probe="api-cache-hit-ratio",
+                checks="api_cache_lookups"),
+         Metric("stale_reads", "reads", "lower", scale="absolute", probe="stale-reads", checks="stale_checks"),
          _REDIS_OPS),
         probes=("stale-reads", "api-cache-hit-ratio"), reset=("redis:sentinel:cache:",),
     ),
@@ -147,13 +176,14 @@ PATTERNS: tuple[Pattern, ...] = (
         "redis-ratelimit", "P1 rate limiting",
         "A Redis rate limit stops abuse with no extra code: no request over the limit is admitted, "
         "even under concurrency; normal users pay at most +10 % latency (the lab's reading).",
-        (Expectation("admitted_over_limit", "zero"),
+        (Expectation("admitted_over_limit", "zero", primary=True),
          Expectation("normal_p95_ms", "at_most", high=0.10),
          *_regressions(_ERRORS)),
         {"SENTINEL_RATELIMIT": "off"}, {"SENTINEL_RATELIMIT": "on", "SENTINEL_RATELIMIT_PER_MIN": "600"},
         WorkloadSpec("api", users=40),
-        (Metric("admitted_over_limit", "requests", "lower"),
-         Metric("burst_rejected", "requests", "none"),
+        (Metric("admitted_over_limit", "requests", "lower", scale="absolute", probe="ratelimit-burst",
+                checks="burst_sent"),
+         Metric("burst_rejected", "requests", "none", scale="absolute", probe="ratelimit-burst", checks="burst_sent"),
          *_latency("normal_", "dashboard"), _THROUGHPUT, _ERRORS),
         probes=("ratelimit-burst",),
     ),
@@ -161,7 +191,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "redis-sessions", "P1 session storage",
         "Sessions in Redis are faster than JWT: per-request auth cost goes down (the lab's reading: "
         "the p50 of the cheapest authenticated request falls beyond noise).",
-        (Expectation("read_p50_ms", "decrease", -1.0, 0.0),
+        (Expectation("read_p50_ms", "decrease", -1.0, 0.0, primary=True),
          *_regressions(_THROUGHPUT, _ERRORS)),
         {"SENTINEL_SESSIONS": "jwt"}, {"SENTINEL_SESSIONS": "redis"},
         WorkloadSpec("api"),
@@ -172,24 +202,28 @@ PATTERNS: tuple[Pattern, ...] = (
         "redis-pubsub", "P1 real-time notifications",
         "Redis pub/sub gives real-time notifications without WebSockets: publish→deliver latency "
         "falls by at least 80 % against polling (the lab's reading).",
-        (Expectation("notify_p95_ms", "decrease", -1.0, -0.80),
+        (Expectation("notify_p95_ms", "decrease", -1.0, -0.80, primary=True),
          *_regressions(_ERRORS)),
         {"SENTINEL_NOTIFY": "poll"}, {"SENTINEL_NOTIFY": "pubsub"},
         WorkloadSpec("api"),
-        (Metric("notify_p50_ms", "ms", "lower", source="samples", quantile=0.5, endpoint="notify_ms"),
-         Metric("notify_p95_ms", "ms", "lower", source="samples", quantile=0.95, endpoint="notify_ms"),
-         Metric("notifications_missed", "notifications", "lower"), _ERRORS, _REDIS_OPS),
+        (Metric("notify_p50_ms", "ms", "lower", source="samples", quantile=0.5, endpoint="notify_ms",
+                probe="notify-latency", checks="notifications_sent"),
+         Metric("notify_p95_ms", "ms", "lower", source="samples", quantile=0.95, endpoint="notify_ms",
+                probe="notify-latency", checks="notifications_sent"),
+         Metric("notifications_missed", "notifications", "lower", scale="absolute", probe="notify-latency",
+                checks="notifications_sent"), _ERRORS, _REDIS_OPS),
         probes=("notify-latency",),
     ),
     Pattern(
         "truthsync-l2", "P5 TruthSync + Redis shared cache",
         "A shared Redis cache behind each TruthSync instance's own cache raises the hit rate "
-        "across instances by 20–30 %.",
-        (Expectation("cache_hit_ratio", "increase", 0.20, 0.30),
+        "across instances by 20–30 percentage points (the lab's reading of \"20–30 %\").",
+        (Expectation("cache_hit_ratio", "increase", 0.20, 0.30, primary=True),
          *_regressions(*_latency("verify_", "verify"), _ERRORS)),
         {"TRUTHSYNC_L2": "off"}, {"TRUTHSYNC_L2": "on"},
         WorkloadSpec("truthsync", path="/truthsync", seed=("truthsync",)),
-        (Metric("cache_hit_ratio", "ratio", "higher"), *_latency("verify_", "verify"), _ERRORS,
+        (Metric("cache_hit_ratio", "ratio", "higher", scale="absolute", probe="truthsync-hit-ratio",
+                checks="cache_lookups"), *_latency("verify_", "verify"), _ERRORS,
          _REDIS_OPS),
         requires=("postgres", "redis", "nginx", "truthsync-1", "truthsync-2", "prometheus"),
         probes=("truthsync-hit-ratio",),
@@ -200,11 +234,14 @@ PATTERNS: tuple[Pattern, ...] = (
         "Celery task metrics give full task visibility: every task is counted, "
         "at an overhead of at most +5 % on task duration (the lab's reading).",
         (Expectation("task_duration_p95_ms", "at_most", high=0.05),
-         Expectation("tasks_unaccounted", "zero")),
+         Expectation("tasks_unaccounted", "zero", primary=True)),
         {"SENTINEL_CELERY_METRICS": "off"}, {"SENTINEL_CELERY_METRICS": "on"},
         WorkloadSpec("api", options=(("write-share", "0.3"),)),
-        (Metric("task_duration_p95_ms", "ms", "lower", noise=0.05), Metric("tasks_unaccounted", "tasks", "lower"),
-         Metric("tasks_per_s", "tasks/s", "higher", noise=0.05), _ERRORS),
+        (Metric("task_duration_p95_ms", "ms", "lower", noise=0.05, probe="celery-tasks", checks="tasks_compared"),
+         Metric("tasks_unaccounted", "tasks", "lower", scale="absolute", probe="celery-tasks",
+                checks="tasks_compared"),
+         Metric("tasks_per_s", "tasks/s", "higher", noise=0.05, probe="celery-tasks", checks="tasks_compared"),
+         _ERRORS),
         requires=("postgres", "redis", "api", "nginx", "worker", "prometheus"),
         probes=("celery-tasks",),
     ),
@@ -214,7 +251,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "errors < 1 %): the maximum sustainable throughput of the API rises by +100…+200 %. 'All on' is "
         "every locally measurable pattern's treatment except the per-user rate limit, which caps each "
         "user rather than the stack; the USL peak throughput is reported beside it.",
-        (Expectation("max_sustainable_rps", "increase", 1.0, 2.0),),
+        (Expectation("max_sustainable_rps", "increase", 1.0, 2.0, primary=True),),
         {}, {"SENTINEL_CACHE": "on", "SENTINEL_SESSIONS": "redis", "SENTINEL_NOTIFY": "pubsub",
              "SENTINEL_CELERY_METRICS": "on", "TRUTHSYNC_L2": "on"},
         WorkloadSpec("api", users=64, spawn_rate=64, levels=(4, 8, 16, 32, 64), level_s=5.0),
@@ -230,12 +267,12 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         "aa", "Calibration: the same arm twice",
-        "Two identical arms show no significant change on any metric; otherwise the lab "
-        "is measuring its own noise.",
-        tuple(Expectation(name, "none") for name in
+        "Two identical arms (a no-op toggle that restarts the API between them, as a real pattern "
+        "does) show no significant change on any metric; otherwise the lab is measuring its own noise.",
+        tuple(Expectation(name, "none", primary=name == "dashboard_p95_ms") for name in
               ("pg_statements_per_request", "dashboard_p50_ms", "dashboard_p95_ms", "dashboard_p99_ms",
                "throughput_rps", "error_rate")),
-        {}, {},
+        {"SENTINEL_AA_ARM": "a"}, {"SENTINEL_AA_ARM": "b"},
         WorkloadSpec("api"),
         (_PG,
          *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS), default=False,

@@ -17,6 +17,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy import stats as sps
 
+from analysis.stats import format_change
+
 #: Okabe-Ito colours: distinguishable with every common colour-vision deficiency.
 ARM_COLOURS = {"baseline": "#0072b2", "treatment": "#e69f00"}
 VERDICT_COLOURS = {"holds": "#009e73", "refuted": "#d55e00",
@@ -31,17 +33,28 @@ def percent(fraction: float) -> str:
     return f"{fraction * 100:+.0f} %".replace("-", "\u2212")
 
 
+def change_text(row, value: float) -> str:
+    """``value`` (a change of ``row``'s metric) on the row's scale: ``−12 %`` relative, ``+5.0 pp`` or
+    ``+3 requests`` absolute."""
+    scale = row.get("scale") if isinstance(row.get("scale"), str) else "relative"
+    if scale == "relative":
+        return percent(value)
+    return format_change(value, scale, str(row.get("unit") or "")).replace("-", "\u2212")
+
+
 def describe_change(row: pd.Series, with_verdict: bool = True) -> str:
-    """One sentence for one comparison row: what changed, by how much, and the verdict."""
+    """One sentence for one comparison row: what changed over runs, by how much, and the verdict."""
     metric = str(row["metric"]).replace("_", " ")
     if row.get("verdict") == "not measured" or not np.isfinite(row.get("change", np.nan)):
-        return f"{metric}: not measured ({row.get('reason') or 'no data'})"
-    ci = f"95 % CI {percent(row['ci_low'])} … {percent(row['ci_high'])}"
+        why = row.get("reason") if isinstance(row.get("reason"), str) and row.get("reason") else "no data"
+        return f"{metric}: {row.get('verdict') or 'not measured'} ({why})"
+    level = "95 %" if row.get("role") != "secondary" else "corrected"
+    ci = f"{level} CI {change_text(row, row['ci_low'])} … {change_text(row, row['ci_high'])}"
     verdict = f": {row.get('verdict') or 'context, no claim'}" if with_verdict else ""
     if abs(row["change"]) < 0.005:
         return f"{metric} did not change ({ci}){verdict}"
     word = "rose" if row["change"] > 0 else "fell"
-    return f"{metric} {word} {percent(abs(row['change'])).lstrip('+')} ({ci}){verdict}"
+    return f"{metric} {word} {change_text(row, abs(row['change'])).lstrip('+')} ({ci}){verdict}"
 
 
 def _wrap(title: str, width: int = 90) -> str:
@@ -52,8 +65,11 @@ def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame[np.isfinite(pd.to_numeric(frame[column], errors="coerce"))]
 
 
-def latency_cdf(requests: pd.DataFrame) -> Figure:
-    """Per-request latency CDF per arm: each repeat thin, the pooled arm bold, p50/p95/p99 marked."""
+def latency_cdf(requests: pd.DataFrame, row: pd.Series | None = None) -> Figure:
+    """Per-request latency CDF per arm: each repeat thin, the pooled arm bold, p50/p95/p99 marked.
+
+    The title states ``row``'s run-level result (the p95 comparison the verdict table shows); the
+    pooled curves are description only."""
     fig = Figure(figsize=(8, 4.5))
     ax = fig.subplots()
     pooled: dict[str, np.ndarray] = {}
@@ -76,24 +92,24 @@ def latency_cdf(requests: pd.DataFrame) -> Figure:
     ax.set_yticks([0, 0.25, 0.5, 0.75, 0.95, 1])
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower right")
-    ax.set_title(_latency_finding(pooled))
+    ax.set_title(_wrap(_latency_finding(pooled, row)), fontsize=10)
     fig.tight_layout()
     return fig
 
 
-def _latency_finding(pooled: dict[str, np.ndarray]) -> str:
+def _latency_finding(pooled: dict[str, np.ndarray], row: pd.Series | None) -> str:
     if len(pooled) < 2:
         return "Latency: only one arm has requests, nothing to compare"
-    b, t = (np.quantile(pooled[a], 0.95) for a in ARMS)
-    if b == 0:
-        return f"p95 latency: baseline {b:.1f} ms, treatment {t:.1f} ms"
-    return f"Treatment p95 latency {percent(t / b - 1)} vs baseline ({b:.1f} → {t:.1f} ms)"
+    if row is None:
+        return "Latency per request, pooled per arm: a description; the verdicts compare runs"
+    return f"Over runs, {describe_change(row)} (curves pool every request, for description)"
 
 
-def timeline(requests: pd.DataFrame, runs: pd.DataFrame, bin_s: int = 5) -> Figure:
+def timeline(requests: pd.DataFrame, runs: pd.DataFrame, bin_s: int = 5, row: pd.Series | None = None) -> Figure:
     """Throughput and p95 latency over the study's wall-clock time, each run shaded by its arm.
 
     Bins start at each run's start and partial bins are dropped, so run edges do not look like dips.
+    The title states ``row``'s run-level result (the throughput comparison) when given.
     """
     fig = Figure(figsize=(9, 5))
     top, bottom = fig.subplots(2, 1, sharex=True)
@@ -121,12 +137,12 @@ def timeline(requests: pd.DataFrame, runs: pd.DataFrame, bin_s: int = 5) -> Figu
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
         ax.set_ylim(bottom=0)
-    means = {arm: float(np.mean(v)) for arm, v in rps.items()}
-    if all(a in means for a in ARMS) and means["baseline"] > 0:
-        top.set_title(f"Treatment runs served {percent(means['treatment'] / means['baseline'] - 1)}"
-                      f" requests per second ({means['baseline']:.0f} → {means['treatment']:.0f} req/s)")
-    else:
+    if len(rps) < 2:
         top.set_title("Throughput and latency over time: only one arm has requests")
+    elif row is not None:
+        top.set_title(_wrap(f"Over runs, {describe_change(row)}"), fontsize=10)
+    else:
+        top.set_title("Throughput and latency over time, per arm")
     fig.tight_layout()
     return fig
 
@@ -167,7 +183,9 @@ def arm_bars(derived: pd.DataFrame, metrics: list[str], comparison: pd.DataFrame
         ax.set_xticks([0, 1], ARMS)
         ax.set_ylabel(unit or "value")
         row = by_metric.get(metric)
-        change = "" if row is None else f"\n{percent(row['change'])} [{percent(row['ci_low'])}, {percent(row['ci_high'])}]"
+        change = "" if row is None or not np.isfinite(row["change"]) else (
+            f"\n{change_text(row, row['change'])} [{change_text(row, row['ci_low'])}, "
+            f"{change_text(row, row['ci_high'])}]: {row['verdict'] or 'context'}")
         ax.set_title(f"{metric.replace('_', ' ')}{change}", fontsize=10)
         ax.grid(True, axis="y", alpha=0.3)
     for ax in list(axes.flat)[len(metrics):]:
@@ -201,7 +219,7 @@ def change_forest(comparison: pd.DataFrame, bands: dict[str, tuple[float | None,
         if np.isfinite(low) and np.isfinite(high):
             ax.hlines(i, low, high, color=colour, lw=3)
         ax.plot(row["change"] * 100, i, "o", color=colour, ms=8)
-        ax.annotate(f"{percent(row['change'])} ({row['verdict']})", (row["change"] * 100, i),
+        ax.annotate(f"{change_text(row, row['change'])} ({row['verdict']})", (row["change"] * 100, i),
                     xytext=(0, 8), textcoords="offset points", ha="center", fontsize=8)
     finite = pd.concat([rows[c] for c in ("change", "ci_low", "ci_high")]).astype(float) * 100
     finite = finite[np.isfinite(finite)]
@@ -209,7 +227,7 @@ def change_forest(comparison: pd.DataFrame, bands: dict[str, tuple[float | None,
     ax.set_xlim(-span, span)
     ax.set_yticks(range(len(rows)), [str(m).replace("_", " ") for m in rows["metric"]])
     ax.set_ylim(len(rows) - 0.5, -0.9)
-    ax.set_xlabel("change, treatment vs baseline (%), line: 95 % CI, shade: claimed range")
+    ax.set_xlabel("change over runs, treatment vs baseline (% or percentage points), line: CI, shade: claimed range")
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_title(_wrap(title or (describe_change(rows.iloc[0]) if len(rows) else "No comparison rows")),
                  fontsize=10)

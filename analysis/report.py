@@ -7,6 +7,7 @@ handed to every notebook; notebooks opened in JupyterLab compute it themselves.
 from __future__ import annotations
 
 import html
+import math
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
@@ -15,8 +16,8 @@ from pathlib import Path
 import jinja2
 import pandas as pd
 
-from analysis import patterns, results
-from analysis.plots import VERDICT_COLOURS, describe_change, percent
+from analysis import patterns, results, stats
+from analysis.plots import VERDICT_COLOURS, change_text, describe_change
 from analysis.settings import REPO, Settings
 from analysis.stack import compose
 
@@ -121,26 +122,51 @@ def page_html(notebook) -> str:
 # -- what the notebooks and the index show ---------------------------------------------------
 
 VERDICT_ORDER = {"refuted": 0, "holds": 1, "inconclusive": 2, "not measured": 3, "": 4}
-TABLE_COLUMNS = ["verdict", "pattern", "claimed", "metric", "baseline", "treatment", "change [95 % CI]", "p",
+TABLE_COLUMNS = ["verdict", "pattern", "claimed", "metric", "role", "baseline", "treatment", "change [CI]", "p",
                  "reason"]
+
+
+def _trivial(row) -> bool:
+    """A no-regression check with nothing to see: 0 in every run of both arms."""
+    return (row.get("claim") == "no regression" and row.get("verdict") == "holds"
+            and row.get("baseline") == 0 and row.get("treatment") == 0)
+
+
+def fold_trivial(rows: pd.DataFrame) -> pd.DataFrame:
+    """Trivially 0 → 0 no-regression checks become one line per pattern, so the claims stand out."""
+    if rows.empty:
+        return rows
+    trivial = rows.apply(_trivial, axis=1).astype(bool)
+    folded = []
+    for pattern_id, group in rows[trivial].groupby("pattern", sort=False):
+        line = dict.fromkeys(rows.columns, math.nan)
+        names = ", ".join(group["metric"])
+        line.update(pattern=pattern_id, metric=names, claim="no regression", verdict="holds", role="secondary",
+                    scale="absolute", unit="", reason=f"0 in every run of both arms: {names}")
+        folded.append(line)
+    return pd.concat([rows[~trivial], pd.DataFrame(folded, columns=rows.columns)], ignore_index=True) \
+        if folded else rows
 
 
 def verdict_table(rows: pd.DataFrame, claims_only: bool = True) -> pd.DataFrame:
     """One row per claimed metric (every metric with ``claims_only=False``), verdict first,
-    ordered so the surprising verdicts lead."""
+    ordered so the surprising verdicts lead; trivially 0 → 0 checks fold into one line per pattern."""
     if claims_only and len(rows):
-        rows = rows[rows["claim"].fillna("") != ""]
+        rows = fold_trivial(rows[rows["claim"].fillna("") != ""])
     if rows.empty:
         return pd.DataFrame(columns=TABLE_COLUMNS)
+    records = rows.to_dict("records")
     table = pd.DataFrame({
         "verdict": rows["verdict"].fillna("").replace("", "context"),
         "pattern": rows["pattern"],
         "claimed": rows["claim"].fillna(""),
         "metric": rows["metric"],
+        "role": rows["role"].astype(object).fillna("") if "role" in rows else "",
         "baseline": [_number(r.baseline, r.unit) for r in rows.itertuples()],
         "treatment": [_number(r.treatment, r.unit) for r in rows.itertuples()],
-        "change [95 % CI]": [f"{percent(r.change)} [{percent(r.ci_low)}, {percent(r.ci_high)}]"
-                              for r in rows.itertuples()],
+        "change [CI]": ["" if pd.isna(r["change"]) else
+                        f"{change_text(r, r['change'])} [{change_text(r, r['ci_low'])}, {change_text(r, r['ci_high'])}]"
+                        for r in records],
         "p": [("n/a" if pd.isna(p) else f"{p:.3f}") for p in rows["p_value"]],
         "reason": rows["reason"],
     })
@@ -150,7 +176,19 @@ def verdict_table(rows: pd.DataFrame, claims_only: bool = True) -> pd.DataFrame:
 
 
 def _number(value: float, unit: str) -> str:
-    return "n/a" if pd.isna(value) else f"{value:.4g} {unit or ''}".strip()
+    return "n/a" if pd.isna(value) else f"{value:.4g} {unit if isinstance(unit, str) else ''}".strip()
+
+
+def method_lines(rows: pd.DataFrame) -> list[str]:
+    """How the verdicts were reached: the unit, the correction, and where the noise thresholds came from."""
+    sources = sorted({s for s in rows.get("noise_source", pd.Series(dtype=str)).dropna() if s})
+    return ["The run is the unit: each metric is one value per run (a run's own p50/p95/p99), compared "
+            "over runs with a paired t on the ABBA blocks (Welch's t when a run is missing), on the logarithm "
+            "for relative changes; the `runs` column says which.",
+            f"Each pattern's primary claim is judged on a {100 * (1 - stats.ALPHA):.0f} % interval; its secondary "
+            f"checks are corrected together with Bonferroni, a family-wise false-positive rate of at most "
+            f"{stats.ALPHA * 100:.0f} % per pattern.",
+            "Noise thresholds: " + ("; ".join(sources) if sources else "the patterns' constants") + "."]
 
 
 _TABLE = jinja2.Template("""<style>
@@ -190,6 +228,7 @@ _INDEX = jinja2.Template("""<!doctype html>
 <p>{{ meta.stack }} stack, {{ meta.repeats }} repeats of {{ meta.duration_s }} s per arm, created {{ meta.created }}.
 <a href="overview.html">Overview with the headline figures</a>.</p>
 <h2>Verdicts</h2>
+{% for line in method %}<p>{{ line }}</p>{% endfor %}
 {{ table|safe }}
 <h2>Pattern pages</h2>
 <ul>{% for p in pages if p != "overview" %}<li><a href="{{ p }}.html">{{ p }}</a></li>{% endfor %}</ul>
@@ -202,7 +241,7 @@ _INDEX = jinja2.Template("""<!doctype html>
 
 def index_html(meta: dict, rows: pd.DataFrame, pages: list[str]) -> str:
     return _INDEX.render(meta=meta, table=verdict_table_html(rows, links=frozenset(pages)), pages=pages,
-                         absent=absent_lines(meta))
+                         absent=absent_lines(meta), method=method_lines(rows))
 
 
 def study_summary(meta: dict) -> str:
@@ -257,35 +296,35 @@ def load_pattern(study: str, results_dir: str, pattern_id: str, comparison_file:
     requests = requests[requests["run_id"].isin(runs["run_id"])] if len(requests) else requests
     derived = results.load_source(path, "derived", pattern_id)
     derived = derived[derived["run_id"].isin(runs["run_id"])] if len(derived) else derived
+    samples = results.load_source(path, "samples", pattern_id)
+    samples = samples[samples["run_id"].isin(runs["run_id"])] if len(samples) else samples
     rows = comparison(path, comparison_file)
     return PatternData(pattern, results.load_study(path).meta, runs.reset_index(drop=True), requests,
-                       per_run_values(pattern, derived, requests), rows[rows["pattern"] == pattern_id])
+                       per_run_values(pattern, derived, requests, samples), rows[rows["pattern"] == pattern_id])
 
 
-def per_run_values(pattern: patterns.Pattern, derived: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
-    """Each metric of ``pattern`` as one value per run, the way the stats read it (rates per request)."""
+def per_run_values(pattern: patterns.Pattern, derived: pd.DataFrame, requests: pd.DataFrame,
+                   samples: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each metric of ``pattern`` as one value per run, exactly as the stats read it (analysis.stats.run_values)."""
     columns = ["run_id", "arm", "repeat", "metric", "value", "unit"]
+    samples = samples if samples is not None else pd.DataFrame()
+    repeats = pd.concat([f[["run_id", "repeat"]] for f in (derived, requests, samples) if len(f)]) \
+        .drop_duplicates("run_id").set_index("run_id")["repeat"] if any(len(f) for f in (derived, requests, samples)) \
+        else pd.Series(dtype=int)
     out = []
-    if len(derived):
-        wide = derived.pivot_table(index=["run_id", "arm", "repeat"], columns="metric", values="value")
-        for m in (m for m in pattern.metrics if m.source == "derived"):
-            column = m.count or m.name
-            if column not in wide:
-                continue
-            value = wide[column] / wide["requests"] if m.count else wide[column]
-            out.append(value.rename("value").reset_index().assign(metric=m.name, unit=m.unit))
-    if len(requests):
-        ok = requests[requests["success"].astype(bool)]
-        for m in (m for m in pattern.metrics if m.source == "latency"):
-            rows = ok[ok["name"].astype(str).str.contains(m.endpoint, regex=False)] if m.endpoint else ok
-            grouped = rows.groupby(["run_id", "arm", "repeat"])["response_time_ms"]
-            value = grouped.quantile(m.quantile) if m.quantile is not None else grouped.mean()
-            out.append(value.rename("value").reset_index().assign(metric=m.name, unit=m.unit))
+    for m in pattern.metrics:
+        value = stats.run_values(m, derived, requests, samples)
+        if len(value):
+            frame = value.rename("value").reset_index().assign(metric=m.name, unit=m.unit)
+            out.append(frame.assign(repeat=frame["run_id"].map(repeats)))
     return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
 
 
-def claim_bands(pattern: patterns.Pattern) -> dict[str, tuple[float | None, float | None]]:
-    """The claimed relative change per metric, as the shaded range of ``plots.change_forest``."""
+def claim_bands(pattern: patterns.Pattern,
+                rows: pd.DataFrame | None = None) -> dict[str, tuple[float | None, float | None]]:
+    """The claimed change per metric, as the shaded range of ``plots.change_forest``; the noise
+    threshold is the one the comparison ``rows`` used (calibrated or constant) when given."""
+    used = {} if rows is None or "noise" not in rows else dict(zip(rows["metric"], rows["noise"]))
     bands = {}
     for e in pattern.expectations:
         if e.kind in {"decrease", "increase"}:
@@ -293,7 +332,8 @@ def claim_bands(pattern: patterns.Pattern) -> dict[str, tuple[float | None, floa
         elif e.kind == "at_most":
             bands[e.metric] = (None, e.high)
         elif e.kind in {"none", "no_regression"}:
-            noise = next((m.noise for m in pattern.metrics if m.name == e.metric), patterns.DEFAULT_NOISE)
+            noise = used.get(e.metric)
+            noise = pattern.metric(e.metric).noise if noise is None or pd.isna(noise) else float(noise)
             bands[e.metric] = (-noise, noise) if e.kind == "none" else \
                 ((None, noise) if _better(pattern, e.metric) == "lower" else (-noise, None))
     return bands
@@ -303,15 +343,25 @@ def _better(pattern: patterns.Pattern, metric: str) -> str:
     return next((m.better for m in pattern.metrics if m.name == metric), "none")
 
 
+def headline_row(rows: pd.DataFrame, suffix: str) -> pd.Series | None:
+    """The comparison row a figure's title states: the first claimed metric ending in ``suffix``
+    (``p95_ms``, ``throughput_rps``), else the first such metric; None when there is none."""
+    match = rows[rows["metric"].astype(str).str.endswith(suffix)] if len(rows) else rows
+    if match.empty:
+        return None
+    claimed = match[match["claim"].fillna("") != ""]
+    return (claimed if len(claimed) else match).iloc[0]
+
+
 def claim_rows(pattern: patterns.Pattern, rows: pd.DataFrame) -> pd.DataFrame:
-    """The comparison rows of the pattern's claims, in the order the pattern states them."""
-    order = {e.metric: i for i, e in enumerate(pattern.expectations)}
+    """The comparison rows of the pattern's claims: the primary first, then in the order the pattern states them."""
+    order = {e.metric: i - len(pattern.expectations) * e.primary for i, e in enumerate(pattern.expectations)}
     claimed = rows[rows["metric"].isin(order)]
     return claimed.assign(_o=claimed["metric"].map(order)).sort_values("_o").drop(columns="_o")
 
 
 def verdict_sentence(pattern: patterns.Pattern, rows: pd.DataFrame, not_measured: str = "") -> str:
-    """The claim's verdict in one sentence, led by its first (headline) expectation."""
+    """The claim's verdict in one sentence, led by its primary expectation."""
     if not_measured:
         return f"Not measured: {not_measured}."
     claimed = claim_rows(pattern, rows)
@@ -329,7 +379,7 @@ def pattern_intro(data: PatternData) -> str:
     toggles = sorted(set(p.baseline) | set(p.treatment))
     arms = "\n".join(f"| `{t}` | {p.baseline.get(t, '(default)')} | {p.treatment.get(t, '(default)')} |"
                       for t in toggles) or "| (none) | same | same |"
-    expectations = "\n".join(f"- `{e.metric}`: {e.describe()}" for e in p.expectations)
+    expectations = "\n".join(f"- `{e.metric}`: {p.describe(e.metric)} ({p.role(e.metric)})" for e in p.expectations)
     workload = ", ".join(f"{k.replace('_', ' ')} `{', '.join(map(str, v)) if isinstance(v, tuple) else v}`"
                          for k, v in asdict(p.workload).items() if v not in ("", (), None))
     return (f"# {p.id}: {p.title}\n\n**Claim.** {p.claim}\n\n**As numbers** (treatment vs baseline):\n"

@@ -40,6 +40,7 @@ Markdown(report.study_summary(meta))
 # One row per claim, verdict first; refuted claims lead.
 
 # %%
+display(Markdown("\n\n".join(report.method_lines(rows))))
 HTML(report.verdict_table_html(rows))
 
 # %% [markdown]
@@ -55,5 +56,5 @@ for pattern_id in meta.get("patterns", []):
     if reason or claimed.empty:
         display(Markdown(report.verdict_sentence(pattern, claimed, reason)))
         continue
-    display(plots.change_forest(claimed, report.claim_bands(pattern),
+    display(plots.change_forest(claimed, report.claim_bands(pattern, claimed),
                                 title=report.verdict_sentence(pattern, claimed)))

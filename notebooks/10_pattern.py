@@ -41,15 +41,16 @@ Markdown(report.pattern_intro(data))
 claimed = report.claim_rows(data.pattern, data.comparison)
 display(Markdown(report.verdict_sentence(data.pattern, data.comparison, data.not_measured)))
 if not claimed.empty and not data.not_measured:
-    display(plots.change_forest(claimed, report.claim_bands(data.pattern)))
+    display(plots.change_forest(claimed, report.claim_bands(data.pattern, claimed)))
 
 # %% [markdown]
 # ## Latency per arm
 # Every request of every measured run: thin lines are single repeats, bold lines the arm pooled.
+# The title states the run-level p95 comparison the verdict table shows.
 
 # %%
 if len(data.requests):
-    display(plots.latency_cdf(data.requests))
+    display(plots.latency_cdf(data.requests, report.headline_row(data.comparison, "p95_ms")))
 
 # %% [markdown]
 # ## Throughput and latency over time
@@ -57,7 +58,7 @@ if len(data.requests):
 
 # %%
 if len(data.requests):
-    display(plots.timeline(data.requests, data.runs))
+    display(plots.timeline(data.requests, data.runs, row=report.headline_row(data.comparison, "throughput_rps")))
 
 # %% [markdown]
 # ## Before and after
@@ -72,4 +73,5 @@ for metrics in (data.service_metrics, data.own_metrics):
 # ## Every comparison
 
 # %%
+display(Markdown("\n\n".join(report.method_lines(data.comparison))))
 HTML(report.verdict_table_html(data.comparison, claims_only=False))

@@ -47,6 +47,8 @@ TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("SENTINEL_RATELIMIT_PER_MIN", "600", ("api",), numeric=True, doc="requests a user may make per minute"),
     Toggle("SENTINEL_SESSIONS", "jwt", ("api",), ("jwt", "redis"), doc="P1 sessions: signed JWT or Redis"),
     Toggle("SENTINEL_NOTIFY", "poll", ("api",), ("poll", "pubsub"), doc="P1 notifications: polling or Redis pub/sub"),
+    Toggle("SENTINEL_AA_ARM", "a", ("api",), ("a", "b"),
+           doc="no-op: the A/A pattern's arms flip it so the API restarts between them, as in a real pattern"),
     Toggle("SENTINEL_CELERY_METRICS", "off", ("worker",), _ONOFF, doc="P6 Celery task metrics for Prometheus"),
     Toggle("TRUTHSYNC_L2", "off", ("truthsync-*",), _ONOFF, doc="P5 shared Redis cache behind each instance's L1"),
     Toggle("TRUTHSYNC_L1_SIZE", "10000", ("truthsync-*",), numeric=True, doc="entries in each instance's L1"),

@@ -53,6 +53,8 @@ def _run_frames(pattern: patterns.Pattern, arm: str, start: datetime, duration_s
             continue
         e = pattern.expectation(m.name)
         scale = 1 + sign * planted_effect(pattern, m.name)
+        if m.checks:  # the probe made its checks in every run
+            derived.setdefault(m.checks, 50.0)
         if m.count:
             derived.setdefault(m.count, float(round(n * 3 * scale * rng.normal(1, 0.01))))
         else:

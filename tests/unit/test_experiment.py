@@ -154,3 +154,9 @@ def test_derived_metrics_turn_counts_into_rates_per_request():
     derived = experiment.derive({"requests": req, "postgres": pg}, 10.0).set_index("metric")["value"]
     assert derived["pg_statements"] == 6 and derived["pg_statements_per_request"] == 3
     assert derived["error_rate"] == 0.5 and derived["throughput_rps"] == 0.2
+
+
+def test_a_study_id_keeps_whole_pattern_ids_and_counts_the_rest():
+    ids = ["redis-cache", "redis-ratelimit", "redis-sessions", "redis-pubsub", "truthsync-l2", "celery-metrics"]
+    assert experiment.study_name(ids) == "redis-cache-redis-ratelimit-redis-sessions-and-3-more"
+    assert experiment.study_name(["aa"]) == "aa"

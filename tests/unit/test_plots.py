@@ -32,12 +32,14 @@ def _row(metric="pg_statements_per_request", change=-0.5, low=-0.55, high=-0.45,
             "reason": "", "unit": "statements/request"}
 
 
-def test_latency_cdf_title_states_the_p95_change_and_arms_keep_their_colours():
+def test_latency_cdf_title_states_the_run_level_result_and_verdict_and_arms_keep_their_colours():
     requests, _ = _requests(shift=0.6)
-    fig = plots.latency_cdf(requests)
-    ax = fig.axes[0]
-    b, t = (np.quantile(requests.loc[requests["arm"] == a, "response_time_ms"], 0.95) for a in plots.ARMS)
-    assert plots.percent(t / b - 1) in ax.get_title() and -0.45 < t / b - 1 < -0.35
+    row = pd.Series(_row("dashboard_p95_ms", change=-0.25, low=-0.5, high=0.1, verdict="inconclusive"))
+    ax = plots.latency_cdf(requests, row).axes[0]
+    title = ax.get_title().replace("\n", " ")
+    assert "Over runs" in title and "fell 25 %" in title and ": inconclusive" in title
+    pooled = plots.latency_cdf(requests).axes[0].get_title()
+    assert "%" not in pooled and "verdicts compare runs" in pooled.replace("\n", " ")
     assert "ms" in ax.get_xlabel()
     legend = {t.get_text().split()[0]: to_hex(h.get_color()) for t, h in
               zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)}
@@ -46,12 +48,19 @@ def test_latency_cdf_title_states_the_p95_change_and_arms_keep_their_colours():
 
 def test_timeline_shades_each_run_by_its_arm_and_reports_throughput():
     requests, runs = _requests(shift=1.0)
-    fig = plots.timeline(requests, runs)
+    row = pd.Series(_row("throughput_rps", change=0.0, low=-0.04, high=0.04, verdict="holds"))
+    fig = plots.timeline(requests, runs, row=row)
     top, bottom = fig.axes
     shades = [to_hex(p.get_facecolor()) for p in top.patches]
     assert shades == [plots.ARM_COLOURS[a] for a in runs["arm"]]
     assert "req/s" in top.get_ylabel() and "ms" in bottom.get_ylabel()
-    assert "+0 %" in top.get_title() and "200 \u2192 200 req/s" in top.get_title()
+    assert "throughput rps did not change" in top.get_title() and "holds" in top.get_title()
+
+
+def test_absolute_changes_read_in_percentage_points():
+    row = {**_row("error_rate", change=0.05, low=0.04, high=0.06, verdict="refuted"), "scale": "absolute",
+           "unit": "errors/request"}
+    assert plots.describe_change(pd.Series(row)).startswith("error rate rose 5.0 pp")
 
 
 def test_mean_ci_is_the_student_t_interval_and_widens_with_spread():

@@ -31,7 +31,7 @@ def test_verdict_table_lists_claims_only_verdict_first_refuted_leading():
     table = report.verdict_table(ROWS)
     assert list(table.columns[:2]) == ["verdict", "pattern"]
     assert list(table["verdict"]) == ["refuted", "holds", "not measured"]
-    assert table.loc[1, "change [95 % CI]"] == "\u221250 % [\u221252 %, \u221248 %]"
+    assert table.loc[1, "change [CI]"] == "\u221250 % [\u221252 %, \u221248 %]"
     assert len(report.verdict_table(ROWS, claims_only=False)) == 4
 
 
@@ -74,7 +74,27 @@ def test_claim_bands_shade_the_claimed_range_and_open_ended_bounds():
     bands = report.claim_bands(patterns.get("redis-cache"))
     assert bands["pg_statements_per_request"] == (-0.60, -0.40)
     assert bands["throughput_rps"] == (-0.05, None)  # higher is better: only a fall is a regression
-    assert report.claim_bands(patterns.get("aa"))["error_rate"] == (-0.02, 0.02)
+    assert report.claim_bands(patterns.get("aa"))["error_rate"] == (-0.005, 0.005)  # absolute: 0.5 pp
+    calibrated = pd.DataFrame([{**_row(metric="throughput_rps"), "noise": 0.08}])
+    assert report.claim_bands(patterns.get("redis-cache"), calibrated)["throughput_rps"] == (-0.08, None)
+
+
+def test_trivially_zero_no_regression_checks_fold_into_one_line_per_pattern():
+    zero = dict(claim="no regression", verdict="holds", change=0.0)
+    rows = pd.DataFrame([_row(), {**_row(metric="error_rate", **zero), "baseline": 0.0, "treatment": 0.0},
+                         {**_row(metric="timeouts", **zero), "baseline": 0.0, "treatment": 0.0},
+                         {**_row(metric="dashboard_p95_ms", **zero)}])
+    table = report.verdict_table(rows)
+    assert len(table) == 3
+    folded = table[table["metric"] == "error_rate, timeouts"].iloc[0]
+    assert folded["verdict"] == "holds" and "0 in every run of both arms" in folded["reason"]
+
+
+def test_the_report_says_how_the_verdicts_were_reached():
+    lines = report.method_lines(pd.DataFrame([{**_row(), "noise_source": "calibration x.json (2 A/A studies)"}]))
+    text = " ".join(lines)
+    assert "Bonferroni" in text and "primary" in text and "calibration x.json" in text
+    assert "constants" in " ".join(report.method_lines(pd.DataFrame([_row()])))
 
 
 def test_verdict_sentence_leads_with_the_headline_claim():
