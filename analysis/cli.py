@@ -15,7 +15,6 @@ app = typer.Typer(help="Sentinel Lab: did this optimisation really help, by how 
 console = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
 
-QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S = 4, 8.0, 4.0
 StackOpt = typer.Option(None, "--stack", help="local (default, processes on loopback) or compose (Docker)")
 SetOpt = typer.Option(None, "--set", help="toggle NAME=VALUE, repeatable (e.g. SENTINEL_CACHE=on)")
 
@@ -180,7 +179,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
     from analysis import patterns as pats
-    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.experiment import Study, StudyConfig, StudyError, study_config
     from analysis.results import load_study
     from analysis.settings import Settings
     from analysis.stats import compare_study
@@ -196,9 +195,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
             [pats.get(i) for i in ids]
         except KeyError as exc:
             _fail(exc)
-        # 4 repeats, not 3: with 3 runs per arm Mann-Whitney cannot reach p < 0.05 (smallest p is 0.1)
-        config = StudyConfig(ids, repeats or (QUICK_REPEATS if quick else 3), QUICK_DURATION_S if quick else duration,
-                             QUICK_WARMUP_S if quick else 15.0, keep_up=keep_up, users=users)
+        config = study_config(ids, repeats, None if quick else duration, quick=quick, keep_up=keep_up, users=users)
     report = (lambda p: err.print(p.line(), highlight=False))
     try:
         outcome = Study(config, settings, report=report).run(resume=bool(resume))
@@ -229,7 +226,7 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
               runs: int = typer.Option(10, "--runs", min=1, help="A/A studies to run when none are given")) -> None:
     """The lab's false-positive rate: A/A studies (same arm twice) and how often one is flagged significant."""
     from analysis.calibration import false_positive_rate, summarize
-    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.experiment import Study, StudyError, study_config
     from analysis.settings import Settings
     from analysis.stack import open_stack
 
@@ -242,7 +239,7 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
         try:
             for i in range(runs):
                 err.print(f"A/A study {i + 1} of {runs}", highlight=False)
-                config = StudyConfig(["aa"], QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S, keep_up=True)
+                config = study_config(["aa"], quick=True, keep_up=True)
                 outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
                 dirs.append(outcome.study_dir)
                 if outcome.interrupted:
