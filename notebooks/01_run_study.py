@@ -14,7 +14,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Run a study
 # Stands the stack up if it is not running, runs the patterns' baseline and treatment arms

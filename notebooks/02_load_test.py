@@ -14,7 +14,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Load test
 # One Locust run against the running stack (`lab.up()` or `sentinel-lab up` first), then what the

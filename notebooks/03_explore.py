@@ -14,7 +14,6 @@
 #     name: python3
 # ---
 
-
 # %% [markdown]
 # # Explore a run
 # Any stored run of a study, source by source: the requests Locust made, what Prometheus recorded,
