@@ -8,6 +8,8 @@ settings from the environment (``LAB_PORT_BASE``, ``LAB_STACK``, ``LAB_RESULTS_D
 """
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -153,13 +155,21 @@ class _StudyBar:
             self.bar.close()
 
 
+def pattern_ids(text: str) -> list[str]:
+    """Pattern ids from text as papermill's ``-p patterns`` passes it: a JSON list (``'["redis-cache"]'``)
+    or ids separated by commas or spaces."""
+    if text.strip().startswith("["):
+        return [str(i) for i in json.loads(text)]
+    return [i for i in re.split(r"[,\s]+", text) if i]
+
+
 def study(patterns: list[str] | str, repeats: int | None = None, quick: bool = False,
           duration: float | None = None, warmup: float | None = None, users: int | None = None,
           keep_up: bool = False, study_id: str = "", stack: str | None = None) -> StudyResult:
     """Run the patterns' arms interleaved and repeated (as ``sentinel-lab study``), with a progress
     bar. Stands the stack up if it is not running and takes it down afterwards unless ``keep_up``.
     The stop button keeps every finished run, restores the toggles and returns what was measured."""
-    ids = [patterns] if isinstance(patterns, str) else list(patterns)
+    ids = pattern_ids(patterns) if isinstance(patterns, str) else list(patterns)
     config = study_config(ids, repeats, duration, warmup, quick=quick, keep_up=keep_up, users=users,
                           study_id=study_id)
     bar = _StudyBar()

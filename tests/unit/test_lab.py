@@ -42,3 +42,9 @@ def test_the_locust_and_prometheus_figure_draws_both_sides_and_counts_only_4xx_5
     assert all(ax.lines for ax in axes), "an empty panel"
     served, errors = axes[1].lines[0].get_ydata(), axes[5].lines[0].get_ydata()
     assert list(served) == [10.0] * 5 and list(errors) == [2.0] * 5
+
+
+def test_patterns_given_as_papermill_passes_them_become_ids():
+    assert lab.pattern_ids('["redis-cache", "aa"]') == ["redis-cache", "aa"]
+    assert lab.pattern_ids("redis-cache, aa") == ["redis-cache", "aa"]
+    assert lab.pattern_ids("redis-cache") == ["redis-cache"]
