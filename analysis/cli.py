@@ -15,10 +15,9 @@ app = typer.Typer(help="Sentinel Lab: did this optimisation really help, by how 
 console = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
 
+from analysis.experiment import DEFAULT_DURATION_S, QUICK_DURATION_S, QUICK_WARMUP_S
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 
-QUICK_DURATION_S, QUICK_WARMUP_S = 8.0, 4.0
-DEFAULT_DURATION_S, DEFAULT_WARMUP_S = 60.0, 15.0
 StackOpt = typer.Option(None, "--stack", help="local (default, processes on loopback) or compose (Docker)")
 SetOpt = typer.Option(None, "--set", help="toggle NAME=VALUE, repeatable (e.g. SENTINEL_CACHE=on)")
 
@@ -216,7 +215,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
     from analysis import patterns as pats
-    from analysis.experiment import StudyConfig
+    from analysis.experiment import StudyConfig, study_config
     from analysis.results import load_study
     from analysis.settings import Settings
     from analysis.stats import compare_study
@@ -232,9 +231,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
             [pats.get(i) for i in ids]
         except KeyError as exc:
             _fail(exc)
-        config = StudyConfig(ids, repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS),
-                             QUICK_DURATION_S if quick else duration,
-                             QUICK_WARMUP_S if quick else DEFAULT_WARMUP_S, keep_up=keep_up, users=users)
+        config = study_config(ids, repeats, None if quick else duration, quick=quick, keep_up=keep_up, users=users)
     outcome = _run_study(config, settings, resume=bool(resume))
     table = compare_study(outcome.study_dir)
     print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
@@ -363,7 +360,7 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
     arms, restarting the API as a real pattern does), how often one is flagged, and the thresholds stored
     for this machine."""
     from analysis.calibration import false_positive_rate, store, summarize
-    from analysis.experiment import Study, StudyConfig, StudyError
+    from analysis.experiment import Study, StudyError, study_config
     from analysis.settings import Settings
     from analysis.stack import open_stack
 
@@ -376,9 +373,7 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
         try:
             for i in range(runs):
                 err.print(f"A/A study {i + 1} of {runs}", highlight=False)
-                config = (StudyConfig(["aa"], QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S, keep_up=True) if quick
-                          else StudyConfig(["aa"], DEFAULT_REPEATS, DEFAULT_DURATION_S, DEFAULT_WARMUP_S,
-                                           keep_up=True))
+                config = study_config(["aa"], quick=quick, keep_up=True)
                 outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
                 dirs.append(outcome.study_dir)
                 if outcome.interrupted:

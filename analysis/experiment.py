@@ -28,7 +28,7 @@ from analysis.capacity import CapacityPlan
 from analysis.collect.resources import ResourceSampler, service_pids
 from analysis import results
 from analysis.results import RunMeta
-from analysis.repeats import DEFAULT_REPEATS
+from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 from analysis.settings import REPO, Settings
 
 ARMS = ("baseline", "treatment")
@@ -94,6 +94,21 @@ class StudyConfig:
 
     def __post_init__(self):
         self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + study_name(self.patterns)
+
+
+#: --quick: 4 repeats, not 3: with 3 runs per arm Mann-Whitney cannot reach p < 0.05 (smallest p is 0.1)
+#: run lengths of a quick and a plain study; the repeats follow from the test (analysis.repeats)
+QUICK_DURATION_S, QUICK_WARMUP_S = 8.0, 4.0
+DEFAULT_DURATION_S, DEFAULT_WARMUP_S = 60.0, 15.0
+
+
+def study_config(patterns: list[str], repeats: int | None = None, duration_s: float | None = None,
+                 warmup_s: float | None = None, quick: bool = False, **kw) -> StudyConfig:
+    """A StudyConfig with the defaults the CLI and the notebooks share: the plain settings (repeats of
+    60 s after a 15 s warm-up) or the quick ones; an explicit value wins over either."""
+    return StudyConfig(patterns, repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS),
+                       duration_s or (QUICK_DURATION_S if quick else DEFAULT_DURATION_S),
+                       warmup_s if warmup_s is not None else (QUICK_WARMUP_S if quick else DEFAULT_WARMUP_S), **kw)
 
 
 @dataclass

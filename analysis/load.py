@@ -319,9 +319,11 @@ def default_host(locustfile: str, settings: Settings) -> str:
     return settings.url("nginx") + ("/truthsync" if Path(locustfile).stem == "truthsync" else "")
 
 
-def save(result: LoadResult, results_dir: Path, study: str = "load") -> Path:
-    """Store an ad-hoc run as ``results/<study>/<run_id>/`` (meta.json + Parquet per frame, atomic).
-    No study.json is written, so ``compare`` never mistakes ad-hoc runs for a study."""
+def save(result: LoadResult, results_dir: Path, study: str = "load",
+         extra: dict[str, pd.DataFrame] | None = None) -> Path:
+    """Store an ad-hoc run as ``results/<study>/<run_id>/`` (meta.json + Parquet per frame, atomic),
+    with ``extra`` frames beside Locust's. No study.json is written, so ``compare`` never mistakes
+    ad-hoc runs for a study."""
     from dataclasses import asdict
 
     from analysis.experiment import git_commit, machine
@@ -331,4 +333,4 @@ def save(result: LoadResult, results_dir: Path, study: str = "load") -> Path:
                    machine=machine(), git_commit=git_commit(), start=result.started.isoformat(),
                    end=result.ended.isoformat(), workload=asdict(result.workload), untrusted=result.untrusted,
                    untrusted_reason=result.untrusted_reason or None)
-    return save_run(Path(results_dir) / study, meta, result.frames())
+    return save_run(Path(results_dir) / study, meta, {**result.frames(), **(extra or {})})

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from ports import free_port, wait_port
+from stack_fixtures import lab_stack, make_stack, real_study  # noqa: F401  (one session stack for every tree)
 
 from analysis.stack.local import PG_BIN
 

@@ -79,7 +79,9 @@ def test_committed_notebooks_carry_no_outputs_and_a_parameters_cell():
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert all(not c.outputs and c.execution_count is None for c in code), notebook.name
         parameters = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-        assert len(parameters) == 1 and "study" in parameters[0].source and "results_dir" in parameters[0].source
+        assert len(parameters) == 1, f"{notebook.name}: one cell tagged parameters"
+        if notebook in (report.OVERVIEW, report.PATTERN):  # the report hands every page these two
+            assert "study" in parameters[0].source and "results_dir" in parameters[0].source
 
 
 def test_a_failing_notebook_is_named_with_its_cell(rendered, tmp_path):

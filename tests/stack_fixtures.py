@@ -1,4 +1,5 @@
-"""The local stack for integration tests: started once per session on its own ports and run dir."""
+"""The local stack for the tests that need one (integration/, notebooks/): started once per session on
+its own ports and run dir. Registered in tests/conftest.py, so every test tree shares the same stack."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,6 @@ import pytest
 from analysis.settings import PORT_OFFSETS, Settings
 from analysis.stack.health import port_in_use
 from analysis.stack.local import LocalStack
-
 
 
 def _free_port_base() -> int:
