@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis import lab, load_plots
-from analysis.experiment import QUICK_DURATION_S, QUICK_REPEATS, QUICK_WARMUP_S, study_config
+from analysis.experiment import (DEFAULT_DURATION_S, DEFAULT_WARMUP_S, QUICK_DURATION_S, QUICK_WARMUP_S,
+                                 study_config)
+from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 
 
 def _statements(rows):
@@ -25,7 +27,7 @@ def test_quick_settings_are_the_defaults_an_explicit_value_overrides():
     quick = study_config(["aa"], quick=True)
     assert (quick.repeats, quick.duration_s, quick.warmup_s) == (QUICK_REPEATS, QUICK_DURATION_S, QUICK_WARMUP_S)
     full = study_config(["aa"])
-    assert (full.repeats, full.duration_s, full.warmup_s) == (3, 60.0, 15.0)
+    assert (full.repeats, full.duration_s, full.warmup_s) == (DEFAULT_REPEATS, DEFAULT_DURATION_S, DEFAULT_WARMUP_S)
     mine = study_config(["aa"], repeats=2, duration_s=3, warmup_s=0, quick=True)
     assert (mine.repeats, mine.duration_s, mine.warmup_s) == (2, 3, 0)
 
