@@ -28,7 +28,7 @@ def _stack(stack: Optional[str]):
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, whatever the terminal width
     raise typer.Exit(1)
 
 
@@ -84,9 +84,13 @@ def status(stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, 
 @app.command()
 def down(stack: Optional[str] = StackOpt) -> None:
     """Stop every service; no process and no listening port remain."""
+    from analysis.load import stop_orphans
+
     with console.status("stopping services…"):
-        _stack(stack).down()
-    console.print("stack is down")
+        st = _stack(stack)
+        orphans = stop_orphans(st.settings.run_dir)  # Locust of a killed study or load run, before its target
+        st.down()
+    console.print("stack is down" + (f"; stopped {len(orphans)} orphaned Locust process(es)" if orphans else ""))
 
 
 @app.command()
@@ -276,6 +280,7 @@ def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile
          as_json: bool = typer.Option(False, "--json")) -> None:
     """Drive Locust load in its own process, print the summary, store the run under results/load/."""
     from analysis import load as lab_load
+    from analysis import seeding
     from analysis.settings import Settings
 
     settings = Settings.from_env()
@@ -283,6 +288,9 @@ def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile
         options = dict(o.split("=", 1) for o in opt or [])
         workload = lab_load.Workload(target, host or lab_load.default_host(target, settings), users, spawn_rate,
                                      lab_load.parse_duration(duration), shape, options)
+        if not host:  # the lab's own stack: load what the locustfile draws from (idempotent)
+            with console.status("seeding the data the workload needs…"):
+                seeding.seed(seeding.needs(target), settings, str(options.get("scale", "small")))
         result = lab_load.run(workload)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
