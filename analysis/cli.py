@@ -308,3 +308,32 @@ def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile
     if result.untrusted:
         err.print(f"[yellow]untrusted:[/yellow] {result.untrusted_reason}", highlight=False)
     err.print(f"stored in {path}")
+
+
+@app.command()
+def faults(names: Optional[list[str]] = typer.Argument(None, metavar="[FAULT]...",
+                                                       help="redis-stop, worker-kill, postgres-restart, truthsync-kill"),
+           users: int = typer.Option(4, "--users", min=1, help="Locust users on the API and on TruthSync each"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Break one part of the running local stack at a time under load; print what the users saw."""
+    from analysis import resilience
+    from analysis.settings import Settings
+    from analysis.stack import open_stack
+
+    try:
+        rows = resilience.run_all(open_stack(Settings.from_env()), names, resilience.Timing(users=users),
+                                  report=lambda line: err.print(line, highlight=False))
+    except (RuntimeError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        print(resilience.table(rows).to_json(orient="records"))
+        return
+    out = Table(title="faults under load")
+    for col in ("fault", "requests", "errors", "error %", "recovery s", "data lost", "writes", "note"):
+        out.add_column(col)
+    for r in rows:
+        out.add_row(r.fault, str(r.requests), str(r.errors), f"{r.error_share * 100:.2f}", f"{r.recovery_s:.2f}",
+                    str(r.data_lost), str(r.writes), r.note)
+    console.print(out)
+    if any(r.data_lost != 0 for r in rows):
+        raise typer.Exit(1)

@@ -168,15 +168,19 @@ class LoadError(RuntimeError):
 
 def _check_it_ran(exit_code: int | None, seconds: float, prefix: Path, run_dir: Path) -> None:
     """Raise LoadError when Locust failed or sent no request: such a run is not a measurement."""
-    stats = read_stats(f"{prefix}_stats.csv")
-    total = stats[stats["name"] == "Aggregated"] if len(stats) else stats
-    sent = int(total["requests"].iloc[0]) if len(total) else 0
-    if exit_code == 0 and sent > 0:
+    if exit_code == 0 and requests_sent(prefix) > 0:
         return
     said = _last_words(run_dir)
     what = f"exited with code {exit_code}" if exit_code else "sent no request"
     raise LoadError(f"Locust {what} after {seconds:.1f} s; nothing was stored as a measurement. "
                     f"It said: {said or '(nothing)'}\n(full output in {run_dir / 'locust.out'})")
+
+
+def requests_sent(prefix: Path) -> int:
+    """Requests Locust has counted so far in ``<prefix>_stats.csv`` (rewritten every few seconds)."""
+    stats = read_stats(f"{prefix}_stats.csv")
+    total = stats[stats["name"] == "Aggregated"] if len(stats) else stats
+    return int(total["requests"].iloc[0]) if len(total) else 0
 
 
 def _last_words(run_dir: Path, lines: int = 3) -> str:
