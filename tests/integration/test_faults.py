@@ -61,4 +61,4 @@ def test_the_data_lost_count_sees_a_missing_write_and_a_task_run_twice(lab_stack
         conn.execute("INSERT INTO incident_events (incident_id, kind, detail) VALUES (%s, 'created', '{}')",
                      (incident,))
     lost, note = resilience._data_lost(s, "worker-kill", [incident, missing], Timing(redelivery_s=0))
-    assert lost == 3 and "1 ran twice" in note  # one missing incident, its missing event, one double effect
+    assert lost == 3 and "1 of 2 tasks ran, 1 ran twice" in " ".join(note)  # missing incident, its event, a double
