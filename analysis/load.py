@@ -154,7 +154,7 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
                   if p.exists())
     load_on = generator_cpu["timestamp"] <= started + timedelta(seconds=workload.duration_s + 1)
     untrusted, reason = judge_saturation(generator_cpu[load_on], log, saturation)
-    final = run_dir / "final" if (run_dir / "final_stats.csv").exists() else prefix  # exact if common.py ran
+    final = _final(run_dir, prefix)
     return LoadResult(run_id, workload, started, ended, stats=read_stats(f"{final}_stats.csv"),
                       history=read_history(f"{prefix}_stats_history.csv"),
                       failures=read_failures(f"{final}_failures.csv"), requests=read_requests(run_dir / "requests.csv"),
@@ -168,12 +168,17 @@ class LoadError(RuntimeError):
 
 def _check_it_ran(exit_code: int | None, seconds: float, prefix: Path, run_dir: Path) -> None:
     """Raise LoadError when Locust failed or sent no request: such a run is not a measurement."""
-    if exit_code == 0 and requests_sent(prefix) > 0:
+    if exit_code == 0 and requests_sent(_final(run_dir, prefix)) > 0:
         return
     said = _last_words(run_dir)
     what = f"exited with code {exit_code}" if exit_code else "sent no request"
     raise LoadError(f"Locust {what} after {seconds:.1f} s; nothing was stored as a measurement. "
                     f"It said: {said or '(nothing)'}\n(full output in {run_dir / 'locust.out'})")
+
+
+def _final(run_dir: Path, prefix: Path) -> Path:
+    """The prefix of the end-of-run stats: exact ones if loadtests/common.py wrote them, else Locust's."""
+    return run_dir / "final" if (run_dir / "final_stats.csv").exists() else prefix
 
 
 def requests_sent(prefix: Path) -> int:
