@@ -30,7 +30,7 @@ def _stack(stack: Optional[str]):
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)  # one line, whatever the terminal width
     raise typer.Exit(1)
 
 
@@ -111,9 +111,13 @@ def status(stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, 
 @app.command()
 def down(stack: Optional[str] = StackOpt) -> None:
     """Stop every service; no process and no listening port remain."""
+    from analysis.load import stop_orphans
+
     with console.status("stopping services…"):
-        _stack(stack).down()
-    console.print("stack is down")
+        st = _stack(stack)
+        orphans = stop_orphans(st.settings.run_dir)  # Locust of a killed study or load run, before its target
+        st.down()
+    console.print("stack is down" + (f"; stopped {len(orphans)} orphaned Locust process(es)" if orphans else ""))
 
 
 @app.command()
@@ -411,6 +415,7 @@ def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile
          as_json: bool = typer.Option(False, "--json")) -> None:
     """Drive Locust load in its own process, print the summary, store the run under results/load/."""
     from analysis import load as lab_load
+    from analysis import seeding
     from analysis.settings import Settings
 
     settings = Settings.from_env()
@@ -418,6 +423,9 @@ def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile
         options = dict(o.split("=", 1) for o in opt or [])
         workload = lab_load.Workload(target, host or lab_load.default_host(target, settings), users, spawn_rate,
                                      lab_load.parse_duration(duration), shape, options)
+        if not host:  # the lab's own stack: load what the locustfile draws from (idempotent)
+            with console.status("seeding the data the workload needs…"):
+                seeding.seed(seeding.needs(target), settings, str(options.get("scale", "small")))
         result = lab_load.run(workload)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
@@ -435,3 +443,32 @@ def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile
     if result.untrusted:
         err.print(f"[yellow]untrusted:[/yellow] {result.untrusted_reason}", highlight=False)
     err.print(f"stored in {path}")
+
+
+@app.command()
+def faults(names: Optional[list[str]] = typer.Argument(None, metavar="[FAULT]...",
+                                                       help="redis-stop, worker-kill, postgres-restart, truthsync-kill"),
+           users: int = typer.Option(4, "--users", min=1, help="Locust users on the API and on TruthSync each"),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Break one part of the running local stack at a time under load; print what the users saw."""
+    from analysis import resilience
+    from analysis.settings import Settings
+    from analysis.stack import open_stack
+
+    try:
+        rows = resilience.run_all(open_stack(Settings.from_env()), names, resilience.Timing(users=users),
+                                  report=lambda line: err.print(line, highlight=False))
+    except (RuntimeError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        print(resilience.table(rows).to_json(orient="records"))
+        return
+    out = Table(title="faults under load")
+    for col in ("fault", "requests", "errors", "error %", "recovery s", "data lost", "writes", "note"):
+        out.add_column(col)
+    for r in rows:
+        out.add_row(r.fault, str(r.requests), str(r.errors), f"{r.error_share * 100:.2f}", f"{r.recovery_s:.2f}",
+                    str(r.data_lost), str(r.writes), r.note)
+    console.print(out)
+    if any(r.data_lost != 0 for r in rows):
+        raise typer.Exit(1)

@@ -22,13 +22,12 @@ from typing import Callable
 
 import pandas as pd
 
-from analysis import capacity
+from analysis import capacity, results, seeding
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
 from analysis.collect.resources import ResourceSampler, service_pids
-from analysis import results
-from analysis.results import RunMeta
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
+from analysis.results import RunMeta
 from analysis.settings import REPO, Settings
 
 ARMS = ("baseline", "treatment")
@@ -187,13 +186,16 @@ class Study:
         if self.dir.exists():
             results.clean_partial_runs(self.dir)
         outcome, started_here, before = StudyOutcome(self.dir), False, None
+        # a study killed (SIGKILL) after starting the stack left it up: its resume owns it and takes it down
+        started_before = resume and bool(self._recorded().get("started_stack"))
         with _sigterm_as_interrupt():
             try:
-                started_here = not self.stack.is_up()
-                if started_here:
+                running = self.stack.is_up()
+                if not running:
                     self.stack.up()
+                started_here = not running or started_before
                 before = dict(self.stack.toggles())
-                measurable = self._write_study_json(resume)
+                measurable = self._write_study_json(resume, started_here)
                 if self.config.seed:
                     self._seed(measurable)
                 self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms))
@@ -215,7 +217,11 @@ class Study:
         except Exception as exc:  # the stack must not mask why the study stopped
             print(f"could not restore the stack ({exc}); run `sentinel-lab down`", file=sys.stderr)
 
-    def _write_study_json(self, resume: bool) -> list[str]:
+    def _recorded(self) -> dict:
+        """What study.json holds, or {} before it exists."""
+        return results.load_study(self.dir).meta if (self.dir / "study.json").exists() else {}
+
+    def _write_study_json(self, resume: bool, started_stack: bool = False) -> list[str]:
         """Record the study; patterns whose services are absent are ``not measured`` with the reason."""
         from analysis.stack import catalogue
         absent = catalogue.absent_locally(self.settings) if self.settings.stack == "local" else {}
@@ -232,20 +238,16 @@ class Study:
             "study": self.config.study_id, "created": created or results.utc_now(),
             "patterns": self.config.patterns, "stack": self.settings.stack, "repeats": self.config.repeats,
             "duration_s": self.config.duration_s, "warmup_s": self.config.warmup_s,
-            "absent": absent, "not_measured": not_measured})
+            "absent": absent, "not_measured": not_measured, "started_stack": started_stack})
         return [p for p in self.config.patterns if p not in not_measured]
 
     def _seed(self, pattern_ids: list[str]) -> None:
         """Seed the data the workloads need, once per study (the seeders are idempotent)."""
         needs = {s for pid in pattern_ids for s in pats.get(pid).workload.seed}
-        commands = {"api": [sys.executable, "-m", "stack.api.seed", "--scale", self.config.seed_scale],
-                    "truthsync": [sys.executable, "-m", "truthsync.dataset", "--load", self.settings.database_url]}
-        env = {**os.environ, "DATABASE_URL": self.settings.database_url, "REDIS_URL": self.settings.redis_url}
-        for name in sorted(needs):
-            done = subprocess.run(commands[name], cwd=REPO, env=env, capture_output=True, text=True)
-            if done.returncode:
-                raise StudyError(f"seeding {name} failed ({' '.join(commands[name][1:])}): "
-                                 f"{done.stderr.strip()[-400:]}")
+        try:
+            seeding.seed(needs, self.settings, self.config.seed_scale)
+        except seeding.SeedError as exc:
+            raise StudyError(str(exc)) from exc
 
     def _run_steps(self, steps: list[Step]) -> None:
         stored = set(results.runs(self.dir)["run_id"])

@@ -149,16 +149,16 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
         interrupted = True
     finally:
         _stop(proc)
+        (run_dir / "locust.pid").unlink(missing_ok=True)  # only a killed runner leaves one: see stop_orphans
     ended = datetime.now(timezone.utc)
-    if not Path(f"{prefix}_stats.csv").exists():
-        tail = (run_dir / "locust.out").read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"Locust did not run (exit code {proc.returncode}); its output ends with:\n{tail}")
+    if not interrupted:
+        _check_it_ran(proc.returncode, (ended - started).total_seconds(), prefix, run_dir)
     generator_cpu = pd.DataFrame(cpu, columns=["timestamp", "cpu_percent"])
     log = "".join(p.read_text(errors="replace") for p in (run_dir / "locust.log", run_dir / "locust.out")
                   if p.exists())
     load_on = generator_cpu["timestamp"] <= started + timedelta(seconds=workload.duration_s + 1)
     untrusted, reason = judge_saturation(generator_cpu[load_on], log, saturation)
-    final = run_dir / "final" if (run_dir / "final_stats.csv").exists() else prefix  # exact if common.py ran
+    final = _final(run_dir, prefix)
     return LoadResult(run_id, workload, started, ended, stats=read_stats(f"{final}_stats.csv"),
                       history=read_history(f"{prefix}_stats_history.csv"),
                       failures=read_failures(f"{final}_failures.csv"), requests=read_requests(run_dir / "requests.csv"),
@@ -170,6 +170,40 @@ def _stages(run_dir: Path) -> pd.DataFrame:
     """The load levels played: open-loop arrival levels (rate in ``users``) if any, else the shape's stages."""
     arrivals = run_dir / "arrivals.json"
     return read_profile(arrivals if arrivals.exists() else run_dir / "profile.json")
+
+
+class LoadError(RuntimeError):
+    """Locust exited without measuring anything; the message holds its own words. Nothing is stored."""
+
+
+def _check_it_ran(exit_code: int | None, seconds: float, prefix: Path, run_dir: Path) -> None:
+    """Raise LoadError when Locust failed or sent no request: such a run is not a measurement."""
+    if exit_code == 0 and requests_sent(_final(run_dir, prefix)) > 0:
+        return
+    said = _last_words(run_dir)
+    what = f"exited with code {exit_code}" if exit_code else "sent no request"
+    raise LoadError(f"Locust {what} after {seconds:.1f} s; nothing was stored as a measurement. "
+                    f"It said: {said or '(nothing)'}\n(full output in {run_dir / 'locust.out'})")
+
+
+def _final(run_dir: Path, prefix: Path) -> Path:
+    """The prefix of the end-of-run stats: exact ones if loadtests/common.py wrote them, else Locust's."""
+    return run_dir / "final" if (run_dir / "final_stats.csv").exists() else prefix
+
+
+def requests_sent(prefix: Path) -> int:
+    """Requests Locust has counted so far in ``<prefix>_stats.csv`` (rewritten every few seconds)."""
+    stats = read_stats(f"{prefix}_stats.csv")
+    total = stats[stats["name"] == "Aggregated"] if len(stats) else stats
+    return int(total["requests"].iloc[0]) if len(total) else 0
+
+
+def _last_words(run_dir: Path, lines: int = 3) -> str:
+    """The last lines Locust wrote (its error message, or a traceback's last line)."""
+    text = "".join(p.read_text(errors="replace") for p in (run_dir / "locust.log", run_dir / "locust.out")
+                   if p.exists())
+    kept = [line.strip() for line in text.splitlines() if line.strip()]
+    return " / ".join(kept[-lines:])
 
 
 def _environment(run_dir: Path) -> dict[str, str]:
@@ -290,6 +324,27 @@ def _stop(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait()
+
+
+def stop_orphans(run_dir: Path) -> list[int]:
+    """Kill the Locust processes whose runner was killed (SIGKILL) before it could stop them: each runs
+    in its own session, so nothing else would. Found by the ``locust.pid`` a runner removes when it ends."""
+    stopped = []
+    for pidfile in Path(run_dir).glob("load/**/locust.pid"):
+        try:
+            proc = psutil.Process(int(pidfile.read_text().strip()))
+            ours = proc.cwd() == str(pidfile.parent) and "locust" in " ".join(proc.cmdline())
+        except (ValueError, psutil.Error):
+            ours = False
+        if ours:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+            except (ProcessLookupError, psutil.Error):
+                pass
+            stopped.append(proc.pid)
+        pidfile.unlink(missing_ok=True)
+    return stopped
 
 
 def judge_saturation(cpu: pd.DataFrame, log: str, rule: SaturationRule) -> tuple[bool, str]:

@@ -71,6 +71,18 @@ class Settings:
                 f.write(secrets.token_urlsafe(24))
         return path.read_text().strip()
 
+    def secret_file(self, name: str) -> Path:
+        """The 0600 file holding secret ``name``, for programs that read a secret from a file
+        (Alertmanager's ``credentials_file``); written from ``LAB_SECRET_<NAME>`` when that is set."""
+        value, path = self.secret(name), self.run_dir / "secrets" / name
+        if not path.exists() or path.read_text().strip() != value:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.unlink(missing_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(value)
+        return path
+
     @property
     def database_url(self) -> str:
         return (f"postgresql://{self.db_user}:{self.secret('db_password')}@{self.host}:"

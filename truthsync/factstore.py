@@ -82,6 +82,7 @@ class FactStore:
 
     def __init__(self, dsn: str, pool_size: int = 4):
         self._pool = AsyncConnectionPool(dsn, min_size=1, max_size=pool_size, open=False,
+                                         check=AsyncConnectionPool.check_connection,  # survives a Postgres restart
                                          configure=_configure, kwargs={"autocommit": True})
 
     async def open(self, timeout_s: float = 30.0) -> None:

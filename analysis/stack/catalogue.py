@@ -127,7 +127,8 @@ def _static_services() -> list[Service]:
         Service("remediator", "ai", Health("http", "/health"), port="remediator", metrics_path="/metrics",
                 depends_on=("redis",), command="{python} -m stack.remediator",
                 environment={**_PY_ENV, "SUPERVISOR_SOCK": "{run}/supervisor.sock",
-                             "REMEDIATOR_TOKEN": "{remediator_token}"}),
+                             "REMEDIATOR_TOKEN": "{remediator_token}",
+                             "REMEDIATOR_ALERT_TOKEN_FILE": "{alert_token_file}"}),
     ]
 
 

@@ -115,6 +115,7 @@ def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
         "nginx_status_listen": str(CONTAINER_PORTS["nginx-status"]),
         "truthsync_upstreams": [f"truthsync:{CONTAINER_PORTS['truthsync']}"],
         "toggles": {**toggles.defaults(), **toggle_values},
+        "alert_token_file": "/run/secrets/alert_token",  # compose's secret of the same name (.env: ALERT_TOKEN)
     }
 
 

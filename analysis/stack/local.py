@@ -144,6 +144,7 @@ class LocalStack:
             "truthsync_upstreams": [f"{s.host}:{s.port(n)}" for n in sorted(running) if n.startswith("truthsync-")]
             or [f"{s.host}:{s.port('truthsync-1')}"],
             "toggles": {**toggles.defaults(), **toggle_values},
+            "alert_token_file": str(s.secret_file("alert_token")),
         }
 
     def _prepare(self, toggle_values: dict[str, str]) -> None:
@@ -173,6 +174,7 @@ class LocalStack:
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
                 "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"), "jwt_secret": s.secret("jwt_secret"),
                 "remediator_token": s.secret("remediator_token"),
+                "alert_token_file": str(s.secret_file("alert_token")),
                 "monitor_url": (f"postgresql://lab_monitor:{s.secret('monitor_password')}@{s.host}:"
                                 f"{s.port('postgres')}/{s.db_name}"), **ports}
 

@@ -24,7 +24,9 @@ class CountingCursor(psycopg.AsyncCursor):
 def make_pool(dsn: str, size: int, counter: Counter) -> AsyncConnectionPool:
     """An unopened pool; open it in the app's lifespan (``await pool.open()``)."""
     cursor = type("CountingCursor", (CountingCursor,), {"counter": counter})
+    # check: a connection broken by a Postgres restart is replaced before use, not handed to a request
     return AsyncConnectionPool(dsn, min_size=min(2, size), max_size=size, open=False, timeout=10,
+                               check=AsyncConnectionPool.check_connection,
                                kwargs={"cursor_factory": cursor, "row_factory": dict_row, "autocommit": True})
 
 

@@ -58,6 +58,8 @@ CREATE TABLE IF NOT EXISTS incident_events (
     detail       jsonb NOT NULL DEFAULT '{}',
     created_at   timestamptz NOT NULL DEFAULT now()
 );
+-- the worker looks an incident's events up to run a redelivered task only once
+CREATE INDEX IF NOT EXISTS incident_events_incident ON incident_events (incident_id, kind);
 
 CREATE TABLE IF NOT EXISTS tenant_reports (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -1,8 +1,8 @@
 """The allow-list: the only things the remediator can do, each validating its own parameters."""
 from __future__ import annotations
 
+import asyncio
 import fnmatch
-import os
 import xmlrpc.client
 from dataclasses import dataclass
 from typing import Awaitable, Callable
@@ -26,21 +26,32 @@ class Action:
     run: Callable[[dict[str, str]], Awaitable[str]]
 
 
-def _supervisor():
-    sock = os.environ.get("SUPERVISOR_SOCK")
-    if not sock:
-        raise ActionRefused("restart_service needs SUPERVISOR_SOCK (the local stack sets it)")
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=SupervisorTransport(None, None, f"unix://{sock}"))
+def restart_service(supervisor_sock: str | None) -> Callable[[dict[str, str]], Awaitable[str]]:
+    async def run(params: dict[str, str]) -> str:
+        service = params.get("service", "")
+        if not any(fnmatch.fnmatchcase(service, pattern) for pattern in RESTARTABLE):
+            raise ActionRefused(f"restart_service: {service!r} is not restartable; allowed: {', '.join(RESTARTABLE)}")
+        if not supervisor_sock:
+            raise ActionRefused("restart_service needs SUPERVISOR_SOCK (the local stack sets it)")
+        # XML-RPC blocks for as long as supervisord takes to stop and start: keep it off the event loop
+        return await asyncio.to_thread(_restart, supervisor_sock, service)
+    return run
 
 
-async def restart_service(params: dict[str, str]) -> str:
-    service = params.get("service", "")
-    if not any(fnmatch.fnmatchcase(service, pattern) for pattern in RESTARTABLE):
-        raise ActionRefused(f"restart_service: {service!r} is not restartable; allowed: {', '.join(RESTARTABLE)}")
-    rpc = _supervisor().supervisor
-    rpc.stopProcess(service, True)
+def _restart(supervisor_sock: str, service: str) -> str:
+    """Stop ``service`` if it runs, then start it: a crashed service (EXITED, FATAL) is started."""
+    rpc = xmlrpc.client.ServerProxy("http://127.0.0.1",
+                                    transport=SupervisorTransport(None, None, f"unix://{supervisor_sock}")).supervisor
+    try:
+        state = rpc.getProcessInfo(service)["statename"]
+    except xmlrpc.client.Fault as exc:
+        raise ActionRefused(f"restart_service: supervisord does not know {service!r} ({exc.faultString})")
+    if state in {"RUNNING", "STARTING", "BACKOFF"}:
+        rpc.stopProcess(service, True)
+        rpc.startProcess(service, True)
+        return f"restarted {service}"
     rpc.startProcess(service, True)
-    return f"restarted {service}"
+    return f"started {service} (it was {state})"
 
 
 def flush_cache(redis_url: str) -> Callable[[dict[str, str]], Awaitable[str]]:
@@ -60,9 +71,10 @@ async def record_only(params: dict[str, str]) -> str:
     return "recorded; no automatic action is safe for this alert"
 
 
-def default_actions(redis_url: str) -> dict[str, Action]:
+def default_actions(redis_url: str, supervisor_sock: str | None = None) -> dict[str, Action]:
     return {a.name: a for a in (
-        Action("restart_service", "restart one allow-listed service", restart_service),
+        Action("restart_service", "restart (or start, if it crashed) one allow-listed service",
+               restart_service(supervisor_sock)),
         Action("flush_cache", f"drop the API's query cache ({CACHE_PREFIX}*)", flush_cache(redis_url)),
         Action("record_only", "audit the alert, change nothing", record_only),
     )}

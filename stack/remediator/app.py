@@ -1,4 +1,9 @@
-"""HTTP face of the remediator: Alertmanager's webhook, a token-guarded action endpoint for n8n, the audit."""
+"""HTTP face of the remediator: Alertmanager's webhook, a token-guarded action endpoint for n8n, the audit.
+
+Both endpoints need a bearer token: ``/alerts`` Alertmanager's (read from the 0600 file
+``REMEDIATOR_ALERT_TOKEN_FILE``, the same file alertmanager.yml's ``credentials_file`` names),
+``/actions`` n8n's (``REMEDIATOR_TOKEN``). Every refusal is audited like every decision.
+"""
 from __future__ import annotations
 
 import logging
@@ -10,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, Field
@@ -39,7 +44,8 @@ class Notification(BaseModel):
 
 
 class ActionRequest(BaseModel):
-    params: dict[str, str] = Field(default_factory=dict)
+    """``params`` must be exactly those of a policy rule for the action: the policy fixes them, not the caller."""
+    params: dict[str, str] = Field(default_factory=dict, max_length=20)
     reason: str = Field(default="", max_length=500)
 
 
@@ -64,12 +70,28 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
     mode = env.get("REMEDIATOR_MODE", "dry-run")
     if mode not in MODES:
         raise ValueError(f"REMEDIATOR_MODE={mode!r}: choose one of {', '.join(MODES)}")
-    actions = default_actions(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    actions = default_actions(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), env.get("SUPERVISOR_SOCK"))
     policy = Policy.load(Path(env.get("REMEDIATOR_POLICY", DEFAULT_POLICY)), set(actions))
     token = env.get("REMEDIATOR_TOKEN")
+    alert_token = _read_token(env.get("REMEDIATOR_ALERT_TOKEN_FILE"))
     log_file = env.get("LOG_FILE")
     audit = Audit(Path(log_file).with_name("remediator-audit.jsonl") if log_file else None)
     app = FastAPI(title="Sentinel remediator", description=__doc__)
+
+    def refuse(status: int, source: str, detail: str, action: str = "", params: dict | None = None,
+               why: str = "") -> HTTPException:
+        DECISIONS.labels(action or "none", "refused").inc()
+        log.warning("remediation refused (%s): %s", source, detail)
+        audit.write(source=source, alert="", action=action, params=params or {}, why=why, mode=mode,
+                    outcome="refused", detail=detail)
+        return HTTPException(status, detail)
+
+    async def alertmanager_only(authorization: str | None = Header(default=None)) -> None:
+        """Runs before the body is read, so a forged alert is refused (401) whatever it holds."""
+        if not alert_token:
+            raise refuse(401, "alertmanager", "alerts are refused: REMEDIATOR_ALERT_TOKEN_FILE names no token file")
+        if not _bearer_matches(authorization, alert_token):
+            raise refuse(401, "alertmanager", "missing or wrong bearer token")
 
     async def act(source: str, alertname: str, action: str, params: dict[str, str], why: str) -> dict:
         outcome, detail = "skipped", f"mode is {mode}"
@@ -94,7 +116,7 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
     async def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest().decode(), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/alerts")
+    @app.post("/alerts", dependencies=[Depends(alertmanager_only)])
     async def alerts(notification: Notification) -> dict:
         """Alertmanager webhook: each firing alert gets the action its policy names, or is only recorded."""
         done = []
@@ -107,18 +129,26 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
         return {"handled": done}
 
     @app.post("/actions/{name}")
-    async def run_action(name: str, body: ActionRequest, request: Request,
-                         authorization: str | None = Header(default=None)) -> dict:
-        """For automation (n8n): run one allow-listed action by name. Never a command."""
+    async def run_action(name: str, body: ActionRequest, authorization: str | None = Header(default=None)) -> dict:
+        """For automation (n8n): run one rule the policy fixes, by action name, under the policy's cooldown."""
         if not token:
-            raise HTTPException(404, "direct actions are disabled: set REMEDIATOR_TOKEN to enable them")
-        if not authorization or not secrets.compare_digest(authorization, f"Bearer {token}"):
-            raise HTTPException(401, "missing or wrong bearer token")
+            raise refuse(404, "api", "direct actions are disabled: set REMEDIATOR_TOKEN to enable them", name,
+                         body.params, body.reason)
+        if not _bearer_matches(authorization, token):
+            raise refuse(401, "api", "missing or wrong bearer token", name, body.params, body.reason)
         if name not in actions:
-            audit.write(source="api", alert="", action=name, params=body.params, why=body.reason,
-                        mode=mode, outcome="refused", detail="not allow-listed")
-            raise HTTPException(403, f"{name!r} is not an allow-listed action; allowed: {', '.join(sorted(actions))}")
-        entry = await act("api", "", name, body.params, body.reason)
+            raise refuse(403, "api", f"{name!r} is not an allow-listed action; allowed: {', '.join(sorted(actions))}",
+                         name, body.params, body.reason)
+        rule = policy.fixed(name, body.params)
+        if rule is None:
+            fixed = policy.allowed(name)
+            raise refuse(422, "api", f"{name} with {body.params} is not a rule of the policy; the policy fixes "
+                         + (f"its parameters to one of {fixed}" if fixed else "no rule for it"),
+                         name, body.params, body.reason)
+        cooling = policy.take(rule)
+        if cooling:
+            raise refuse(429, "api", f"{name} {cooling}", name, body.params, body.reason)
+        entry = await act("api", "", name, rule.params, body.reason)
         if entry["outcome"] == "refused":
             raise HTTPException(422, entry["detail"])
         return entry
@@ -128,3 +158,17 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
         return list(audit.recent)
 
     return app
+
+
+def _read_token(path: str | None) -> str | None:
+    """The token in ``path`` (a 0600 file), or None when no file is named."""
+    if not path:
+        return None
+    token = Path(path).read_text().strip()
+    if not token:
+        raise ValueError(f"{path} is empty: the remediator needs Alertmanager's bearer token in it")
+    return token
+
+
+def _bearer_matches(authorization: str | None, token: str) -> bool:
+    return bool(authorization) and secrets.compare_digest(authorization.encode(), f"Bearer {token}".encode())

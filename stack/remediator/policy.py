@@ -1,4 +1,9 @@
-"""Which action answers which alert, and how often: the remediator's policy, as data."""
+"""Which action answers which alert, and how often: the remediator's policy, as data.
+
+The policy fixes every parameter: an alert names a rule, and a direct call (n8n) may only ask
+for a rule the policy already holds. One cooldown per rule (action and parameters), whichever
+way the request came, so neither path can restart a service more often than the other allows.
+"""
 from __future__ import annotations
 
 import time
@@ -15,12 +20,16 @@ class Rule:
     action: str
     params: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        return self.action, tuple(sorted(self.params.items()))
+
 
 @dataclass
 class Policy:
     rules: dict[str, Rule]
     cooldown_s: float = 60.0
-    _last: dict[str, float] = field(default_factory=dict)
+    _last: dict[tuple, float] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path = DEFAULT_POLICY, known_actions: set[str] | None = None) -> "Policy":
@@ -36,13 +45,31 @@ class Policy:
 
     def decide(self, alertname: str, now: float | None = None) -> tuple[Rule, str]:
         """The rule for ``alertname`` and why: unknown alerts and alerts in cooldown are only recorded."""
-        now = time.monotonic() if now is None else now
         rule = self.rules.get(alertname)
         if rule is None:
             return Rule("record_only"), "no rule for this alert"
-        last = self._last.get(alertname)
-        if rule.action != "record_only" and last is not None and now - last < self.cooldown_s:
-            return Rule("record_only"), f"in cooldown ({self.cooldown_s:.0f}s after the last action)"
-        if rule.action != "record_only":
-            self._last[alertname] = now
-        return rule, "policy rule"
+        cooling = self.take(rule, now)
+        return (Rule("record_only"), cooling) if cooling else (rule, "policy rule")
+
+    def fixed(self, action: str, params: dict[str, str]) -> Rule | None:
+        """The policy's rule for a direct request of ``action`` with ``params``; None if the policy fixes
+        no such rule (record_only, which changes nothing, is always allowed without parameters)."""
+        wanted = Rule(action, dict(params))
+        if action == "record_only" and not params:
+            return wanted
+        return next((r for r in self.rules.values() if r.key == wanted.key), None)
+
+    def allowed(self, action: str) -> list[dict[str, str]]:
+        """The parameter sets the policy fixes for ``action``, for error messages."""
+        return [r.params for r in self.rules.values() if r.action == action]
+
+    def take(self, rule: Rule, now: float | None = None) -> str:
+        """Start ``rule``'s cooldown and return "" if it may act now; else why it may not."""
+        if rule.action == "record_only":
+            return ""
+        now = time.monotonic() if now is None else now
+        last = self._last.get(rule.key)
+        if last is not None and now - last < self.cooldown_s:
+            return f"in cooldown ({self.cooldown_s:.0f}s after the last action)"
+        self._last[rule.key] = now
+        return ""

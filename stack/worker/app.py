@@ -13,6 +13,9 @@ from celery import Celery, signals
 from stack import jsonlog
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+#: a message taken but not acknowledged (its worker was killed) goes back to the queue after this long;
+#: every task must finish well within it, hence the hard time limit below
+VISIBILITY_TIMEOUT_S = int(os.environ.get("SENTINEL_VISIBILITY_TIMEOUT_S") or 20)
 
 #: task names are an interface: the API sends them by name
 INCIDENT_CREATED = "sentinel.incident_created"
@@ -26,6 +29,12 @@ celery_app.conf.update(
     result_expires=3600,
     # one message per child at a time: a backlog stays in the broker list, where the queue gauge sees it
     worker_prefetch_multiplier=1,
+    # acknowledged only once done: a worker killed mid-task loses nothing, the message is delivered again
+    # (tasks are idempotent, so a second run has no second effect)
+    task_acks_late=True, task_reject_on_worker_lost=True,
+    task_time_limit=max(VISIBILITY_TIMEOUT_S - 5, 1),
+    broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_S, "unacked_restore_interval": 1,
+                              "unacked_restore_throttle": 1},
     worker_hijack_root_logger=False,
     broker_connection_retry_on_startup=True,
     enable_utc=True,

@@ -54,15 +54,23 @@ def rds() -> redis.Redis:
     return _redis
 
 
-@celery_app.task(name=INCIDENT_CREATED, **_RETRY)
-def incident_created(incident_id: int, tenant_id: int) -> int:
-    """Record the creation event and count it per tenant; returns the event id."""
-    row = db().execute(
+@celery_app.task(name=INCIDENT_CREATED, bind=True, **_RETRY)
+def incident_created(self, incident_id: int, tenant_id: int) -> int:
+    """Record the creation event and count it per tenant; returns the event id. A message delivered again
+    (its worker was killed before acknowledging it) carries the same task id and finds its event there."""
+    conn, task_id = db(), self.request.id or ""
+    row = conn.execute(
         "INSERT INTO incident_events (incident_id, kind, detail) "
         "SELECT id, 'created', jsonb_build_object('tenant_id', tenant_id, 'service', service, "
-        "'severity', severity) FROM incidents WHERE id = %s AND tenant_id = %s RETURNING id",
-        (incident_id, tenant_id)).fetchone()
+        "'severity', severity, 'task_id', %(task)s::text) FROM incidents WHERE id = %(id)s AND tenant_id = %(tenant)s "
+        "AND NOT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %(id)s AND kind = 'created' "
+        "AND detail->>'task_id' = %(task)s) RETURNING id",
+        {"task": task_id, "id": incident_id, "tenant": tenant_id}).fetchone()
     if row is None:
+        done = conn.execute("SELECT id FROM incident_events WHERE incident_id = %s AND kind = 'created' "
+                            "AND detail->>'task_id' = %s", (incident_id, task_id)).fetchone()
+        if done:
+            return done[0]  # delivered again after a worker died: its effect happened once already
         raise LookupError(f"incident {incident_id} of tenant {tenant_id} does not exist; "
                           "enqueue the task after the incident is committed")
     try:

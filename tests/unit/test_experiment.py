@@ -160,3 +160,30 @@ def test_a_study_id_keeps_whole_pattern_ids_and_counts_the_rest():
     ids = ["redis-cache", "redis-ratelimit", "redis-sessions", "redis-pubsub", "truthsync-l2", "celery-metrics"]
     assert experiment.study_name(ids) == "redis-cache-redis-ratelimit-redis-sessions-and-3-more"
     assert experiment.study_name(["aa"]) == "aa"
+
+
+class KilledStack(FakeStack):
+    """A stack whose study dies without a chance to take it down (SIGKILL): down() never happens."""
+
+    def down(self):
+        self.calls.append("down (never reached: the process was killed)")
+
+
+def test_a_study_records_that_it_started_the_stack_and_its_resume_takes_it_down(tmp_path):
+    first = _study(tmp_path, KilledStack(up=False), repeats=2)
+    first.run_one = lambda s, step: (_ for _ in ()).throw(KeyboardInterrupt) if step.repeat == 1 else fake_run()(s, step)
+    assert first.run().interrupted
+    assert results.load_study(tmp_path / "s").meta["started_stack"] is True
+    left_up = FakeStack(up=True)  # what the killed study left behind
+    outcome = _study(tmp_path, left_up, repeats=2).run(resume=True)
+    assert not outcome.interrupted and left_up.calls[-1] == "down" and "up" not in left_up.calls
+
+
+def test_resuming_a_study_that_found_the_stack_running_leaves_it_running(tmp_path):
+    first = _study(tmp_path, FakeStack(up=True), repeats=2)
+    first.run_one = lambda s, step: (_ for _ in ()).throw(KeyboardInterrupt) if step.repeat == 1 else fake_run()(s, step)
+    assert first.run().interrupted
+    assert results.load_study(tmp_path / "s").meta["started_stack"] is False
+    stack = FakeStack(up=True)
+    _study(tmp_path, stack, repeats=2).run(resume=True)
+    assert "down" not in stack.calls
