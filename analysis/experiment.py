@@ -204,7 +204,7 @@ class Study:
         """Seed the data the workloads need, once per study (the seeders are idempotent)."""
         needs = {s for pid in pattern_ids for s in pats.get(pid).workload.seed}
         commands = {"api": [sys.executable, "-m", "stack.api.seed", "--scale", self.config.seed_scale],
-                    "truthsync": [sys.executable, "-m", "truthsync.dataset", "--load", self.settings.database_url]}
+                    "truthsync": [sys.executable, "-m", "truthsync.dataset", "--load"]}
         env = {**os.environ, "DATABASE_URL": self.settings.database_url, "REDIS_URL": self.settings.redis_url}
         for name in sorted(needs):
             done = subprocess.run(commands[name], cwd=REPO, env=env, capture_output=True, text=True)
@@ -272,7 +272,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     reset(study, pattern)
     ctx = ProbeContext(settings, {**toggles.defaults(), **getattr(pattern, step.arm)}, cfg.seed_scale)
     probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
-    pg_before, redis_before = postgres.statements(settings.database_url), redis_collect.snapshot(settings.redis_url)
+    pg_before, redis_before = postgres.statements(settings.monitor_url), redis_collect.snapshot(settings.redis_url)
     for probe in probes.values():
         probe.start(ctx)
     result = load.run(workload, run_dir=settings.run_dir / "load" / cfg.study_id / step.run_id, progress=False)
@@ -280,7 +280,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
         raise KeyboardInterrupt
     ctx.start, ctx.end = result.started, result.ended
     frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
-              "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.database_url)),
+              "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.monitor_url)),
               "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
     time.sleep(settings.scrape_interval_s + 0.5)  # a scrape after the run's end has happened
     probed, failed, samples = {}, [], []
