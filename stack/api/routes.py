@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 
 from stack import jsonlog
 from stack.api import codec, queries
-from stack.api.passwords import verify_password
+from stack.api.passwords import hash_password, iterations_of, verify_password
+from stack.api.login_guard import FAILURES as LOGIN_FAILURES
+from stack.api.login_guard import WINDOW_MS as LOGIN_WINDOW_MS
 from stack.api.sessions import Principal, SessionError, SessionsUnavailable
 
 Severity = Literal["critical", "high", "medium", "low"]
@@ -74,12 +76,23 @@ async def principal(request: Request) -> Principal:
 router = APIRouter(prefix="/api/v1")
 
 
-@router.post("/auth/login", tags=["auth"], summary="Log in; returns a bearer token")
+@router.post("/auth/login", tags=["auth"], summary="Log in; returns a bearer token",
+             description=f"After {LOGIN_FAILURES} failed attempts for one username within "
+                         f"{LOGIN_WINDOW_MS // 60_000} minutes, attempts get 429 until the window ends.")
 async def login(body: Login, request: Request):
     app = request.app.state.sentinel
+    wait_s = await app.login_guard.retry_after_s(body.username)
+    if wait_s:
+        raise HTTPException(429, f"too many failed logins for this username; retry in {wait_s}s",
+                            headers={"Retry-After": str(wait_s)})
     user = await queries.find_user(app.pool, body.username)
-    if user is None or not verify_password(body.password, user["password_hash"]):
+    # PBKDF2 at hundreds of thousands of iterations takes CPU-seconds: never on the event loop
+    if user is None or not await asyncio.to_thread(verify_password, body.password, user["password_hash"]):
+        await app.login_guard.failed(body.username)
         raise HTTPException(401, "unknown username or wrong password")
+    if iterations_of(user["password_hash"]) < app.config.password_iterations:
+        stronger = await asyncio.to_thread(hash_password, body.password, None, app.config.password_iterations)
+        await queries.set_password_hash(app.pool, user["id"], stronger)
     try:
         token = await app.sessions.create(user["id"], user["tenant_id"])
     except SessionsUnavailable as exc:
@@ -98,10 +111,11 @@ async def logout(request: Request, who: Principal = Depends(principal)):
             summary="Counts by status and severity, MTTR and top services over 24 h and 7 d")
 async def dashboard(tenant_id: int, request: Request, response: Response, who: Principal = Depends(principal)):
     app = request.app.state.sentinel
-    if not await queries.tenant_exists(app.pool, tenant_id):
-        raise HTTPException(404, f"no tenant {tenant_id}")
+    # authorization before existence: another tenant's id gets 403 whether or not it exists
     if tenant_id != who.tenant_id:
         raise HTTPException(403, f"you belong to tenant {who.tenant_id}, not {tenant_id}")
+    if not await queries.tenant_exists(app.pool, tenant_id):
+        raise HTTPException(404, f"no tenant {tenant_id}")
     if app.cache is None:
         data, source = await queries.dashboard(app.pool, tenant_id), "off"
     else:
