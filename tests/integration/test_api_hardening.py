@@ -63,3 +63,20 @@ def test_new_hashes_use_owasps_2023_count_by_default():
     assert ITERATIONS == 600_000
     assert ApiConfig.from_env({"DATABASE_URL": "postgresql://x@h/d", "REDIS_URL": "redis://h/0"}).password_iterations \
         == ITERATIONS
+
+
+@pytest.mark.anyio
+async def test_values_postgres_cannot_store_are_a_422_with_a_message(dsn, redis_url):
+    async with serve(config(dsn, redis_url)) as (app, client):
+        headers = await login(client)
+        replies = [
+            await client.post("/api/v1/incidents", headers=headers,
+                              json={"title": "nul\x00", "severity": "low", "service": "api"}),
+            await client.post("/api/v1/incidents", headers=headers, content=b'{"title": "\\ud800", '
+                              b'"severity": "low", "service": "api"}'),
+            await client.post("/api/v1/auth/login", json={"username": "a\x00", "password": "x"}),
+            await client.get("/api/v1/notifications", headers=headers, params={"after": 2**70}),
+            await client.get(f"/api/v1/incidents/{2**70}", headers=headers),
+        ]
+        assert [r.status_code for r in replies] == [422] * len(replies), [r.text for r in replies]
+        assert all(r.json()["detail"] for r in replies)
