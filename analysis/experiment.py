@@ -313,7 +313,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     reset(study, pattern)
     ctx = ProbeContext(settings, {**toggles.defaults(), **getattr(pattern, step.arm)}, cfg.seed_scale)
     probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
-    pg_before, redis_before = postgres.statements(settings.database_url), redis_collect.snapshot(settings.redis_url)
+    pg_before, redis_before = postgres.statements(settings.monitor_url), redis_collect.snapshot(settings.redis_url)
     for probe in probes.values():
         probe.start(ctx)
     sampler = (ResourceSampler(service_pids(study.stack.status())).start() if plan and not step.warmup else None)
@@ -323,7 +323,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
         raise KeyboardInterrupt
     ctx.start, ctx.end = result.started, result.ended
     frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
-              "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.database_url)),
+              "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.monitor_url)),
               "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
     time.sleep(settings.scrape_interval_s + 0.5)  # a scrape after the run's end has happened
     probed, failed, samples = {}, [], []

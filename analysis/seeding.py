@@ -28,7 +28,7 @@ def needs(locustfile: str) -> tuple[str, ...]:
 
 def commands(settings: Settings, scale: str = "small") -> dict[str, list[str]]:
     return {"api": [sys.executable, "-m", "stack.api.seed", "--scale", scale],
-            "truthsync": [sys.executable, "-m", "truthsync.dataset", "--load", settings.database_url]}
+            "truthsync": [sys.executable, "-m", "truthsync.dataset", "--load"]}  # the DSN from $DATABASE_URL
 
 
 def seed(names: set[str] | tuple[str, ...], settings: Settings, scale: str = "small") -> None:

@@ -33,6 +33,20 @@ PORT_OFFSETS: dict[str, int] = {
 }
 
 
+#: Redis ACL users of the local stack → their rules (each gets a generated password; ``default`` is off,
+#: so a client without credentials is refused). Services may not reconfigure, flush or shut Redis down;
+#: the exporter only reads.
+REDIS_USERS: dict[str, str] = {
+    "lab": "~* &* +@all",
+    "api": "~* &* +@all -@admin -flushall -flushdb -swapdb",
+    "worker": "~* &* +@all -@admin -flushall -flushdb -swapdb",
+    "truthsync": "~* &* +@all -@admin -flushall -flushdb -swapdb",
+    "remediator": "~* &* +@all -@admin -flushall -flushdb -swapdb",
+    "exporter": ("~* &* -@all +@read +@connection +info +config|get +slowlog|get +slowlog|len "
+                 "+latency|latest +latency|histogram +client|list +client|info +memory|stats +select"),
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where the lab keeps things and which ports it uses."""
@@ -89,8 +103,21 @@ class Settings:
                 f"{self.port('postgres')}/{self.db_name}")
 
     @property
+    def monitor_url(self) -> str:
+        """Postgres as ``lab_monitor``: the exporter and the lab's collectors read statistics as this role."""
+        return (f"postgresql://lab_monitor:{self.secret('monitor_password')}@{self.host}:"
+                f"{self.port('postgres')}/{self.db_name}")
+
+    @property
     def redis_url(self) -> str:
-        return f"redis://{self.host}:{self.port('redis')}/0"
+        """Redis as the lab itself (collectors, resets, probes): user ``lab``."""
+        return self.redis_url_as("lab")
+
+    def redis_url_as(self, user: str) -> str:
+        """Redis as one of the ACL users of ``REDIS_USERS``, with its generated password."""
+        if user not in REDIS_USERS:
+            raise ValueError(f"no Redis user {user!r}; the lab's are {sorted(REDIS_USERS)}")
+        return f"redis://{user}:{self.secret(f'redis_{user}')}@{self.host}:{self.port('redis')}/0"
 
     @property
     def log_dir(self) -> Path:

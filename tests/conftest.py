@@ -59,16 +59,28 @@ def pg_dsn(_service_dir) -> str:
                                      "stop"]), capture_output=True)
 
 
+#: the test Redis servers require a password, like the lab's: a client that forgets it fails here too
+TEST_REDIS_PASSWORD = "test-redis-password"
+
+
+def _redis_server(port: int, workdir: Path) -> subprocess.Popen:
+    # the password goes in on stdin (a config read from "-"), never on a command line ps shows
+    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no", "--dir", str(workdir), "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    proc.stdin.write(f"requirepass {TEST_REDIS_PASSWORD}\n".encode())
+    proc.stdin.close()
+    return proc
+
+
 @pytest.fixture(scope="session")
 def redis_url(_service_dir) -> str:
-    """A throwaway Redis on a free loopback port."""
+    """A throwaway Redis on a free loopback port, with a password (in the URL)."""
     port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no", "--dir", str(_service_dir)],
-                            stdout=subprocess.DEVNULL)
+    proc = _redis_server(port, _service_dir)
     try:
         wait_port(port)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"redis://:{TEST_REDIS_PASSWORD}@127.0.0.1:{port}/0"
     finally:
         proc.terminate()
         proc.wait(10)
@@ -84,12 +96,10 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{TEST_REDIS_PASSWORD}@127.0.0.1:{self.port}/0"
 
     def start(self) -> "RedisServer":
-        self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", str(self.workdir)],
-                                     stdout=subprocess.DEVNULL)
+        self.proc = _redis_server(self.port, self.workdir)
         wait_port(self.port)
         return self
 

@@ -1,4 +1,4 @@
-"""The TruthSync HTTP API: /verify, /verify/batch, /health, /ready, /metrics.
+"""The TruthSync HTTP API: /verify, /verify/batch, /health, /ready, /metrics; its contract at /openapi.json.
 
 Bodies are read by hand with a size cap and parsed with orjson, so bad input
 (too big, not UTF-8, not JSON, empty) is a 4xx with a message before any work
@@ -17,6 +17,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from truthsync import contract
 from truthsync.config import Config
 from truthsync.engine import Verifier
 from truthsync.factstore import FactStore, FactStoreError
@@ -81,7 +82,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         await store.close()
 
     app = FastAPI(title="TruthSync", lifespan=lifespan, redirect_slashes=False,
-                  docs_url=None, redoc_url=None, openapi_url=None)
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
     app.state.verifier, app.state.config = verifier, config
 
     @app.middleware("http")
@@ -104,7 +105,7 @@ def create_app(config: Config | None = None) -> FastAPI:
     async def store_down(request: Request, exc: FactStoreError):
         return JSONResponse({"detail": str(exc)}, status_code=503)
 
-    @app.post("/verify")
+    @app.post("/verify", **contract.verify(config))
     async def verify(request: Request):
         body = await _body(request, config.max_body_bytes)
         if not isinstance(body, dict) or "text" not in body:
@@ -112,7 +113,7 @@ def create_app(config: Config | None = None) -> FastAPI:
         [result] = await verifier.verify([_text(body["text"], "text")])
         return _json(result)
 
-    @app.post("/verify/batch")
+    @app.post("/verify/batch", **contract.verify_batch(config))
     async def verify_batch(request: Request):
         body = await _body(request, config.max_body_bytes)
         texts = body.get("texts") if isinstance(body, dict) else None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import sys
 from dataclasses import asdict, dataclass
@@ -159,8 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--accesses", type=int, default=None, help="length of the access sequence (10 x corpus)")
     p.add_argument("--out", type=Path, default=None, help=f"default {DEFAULT_ROOT}/<name>")
-    p.add_argument("--load", metavar="DSN", default=None, help="also load the fact store at DSN")
+    p.add_argument("--load", metavar="DSN", nargs="?", const=os.environ.get("DATABASE_URL"), default=None,
+                   help="also load the fact store at DSN (without one: $DATABASE_URL, which keeps it out of ps)")
     args = p.parse_args(argv)
+    if "--load" in (sys.argv[1:] if argv is None else argv) and not args.load:
+        p.error("--load needs a DSN or DATABASE_URL set")
     out = args.out or DEFAULT_ROOT / name(args.size, args.zipf, args.seed)
     meta = generate(args.size, args.zipf, args.seed, out, args.accesses)
     print(f"wrote {meta.facts} facts, {meta.corpus} corpus texts, {meta.accesses} accesses to {out}")

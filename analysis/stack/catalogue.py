@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from analysis.settings import Settings
+from stack.api.passwords import SEED_ITERATIONS
 
 
 @dataclass(frozen=True)
@@ -65,13 +66,17 @@ def _static_services() -> list[Service]:
                 command="redis-server {config}/redis/redis.conf", image="redis:7.4.2-bookworm"),
         Service("api", "core", Health("http", "/health"), port="api", metrics_path="/metrics",
                 depends_on=("postgres", "redis"), command="{python} -m stack.api",
-                environment={**_PY_ENV, "SENTINEL_ADMIN_TOKEN": "{admin_token}",
+                # the seeded users' passwords are public (load tests derive them) and each Locust user logs in:
+                # at the API's default 600,000 iterations a login costs CPU-seconds, so the lab keeps their count
+                environment={**_PY_ENV, "REDIS_URL": "{redis_url_api}", "SENTINEL_ADMIN_TOKEN": "{admin_token}",
+                             "SENTINEL_PASSWORD_ITERATIONS": str(SEED_ITERATIONS),
                              "SENTINEL_JWT_SECRET": "{jwt_secret}"}),
         Service("worker", "core", Health("http", "/health"), port="worker", metrics_path="/metrics",
                 depends_on=("postgres", "redis"), command="{python} -m stack.worker",
-                environment=dict(_PY_ENV)),
+                environment={**_PY_ENV, "REDIS_URL": "{redis_url_worker}"}),
         Service("beat", "core", Health("process"), depends_on=("redis",),
-                command="{python} -m stack.worker.beat", environment={**_PY_ENV, "SENTINEL_BEAT_DIR": "{run}/beat"}),
+                command="{python} -m stack.worker.beat",
+                environment={**_PY_ENV, "REDIS_URL": "{redis_url_worker}", "SENTINEL_BEAT_DIR": "{run}/beat"}),
         # front
         Service("frontend", "front", Health("http", "/"), depends_on=("api", "grafana"),
                 why_not_local="Next.js app built into a Docker image; the local stack serves the API only"),
@@ -83,7 +88,6 @@ def _static_services() -> list[Service]:
                 metrics_path="/metrics", image="prom/prometheus:v2.55.1",
                 command=("prometheus --config.file={config}/prometheus/prometheus.yml "
                          "--storage.tsdb.path={run}/prometheus --web.listen-address={host}:{port} "
-                         "--web.enable-remote-write-receiver --web.enable-lifecycle "
                          "--storage.tsdb.retention.time=7d")),
         Service("alertmanager", "observability", Health("http", "/-/ready"), port="alertmanager",
                 metrics_path="/metrics", image="prom/alertmanager:v0.27.0",
@@ -108,7 +112,9 @@ def _static_services() -> list[Service]:
                 environment={"DATA_SOURCE_NAME": "{monitor_url}?sslmode=disable"}),
         Service("redis-exporter", "observability", Health("http", "/metrics"), port="redis-exporter",
                 metrics_path="/metrics", depends_on=("redis",), image="oliver006/redis_exporter:v1.67.0",
-                command="prometheus-redis-exporter -redis.addr {redis_url} -web.listen-address {host}:{port}"),
+                command="prometheus-redis-exporter -web.listen-address {host}:{port}",
+                environment={"REDIS_ADDR": "redis://{host}:{port_redis}", "REDIS_USER": "exporter",
+                             "REDIS_PASSWORD": "{redis_password_exporter}"}),
         Service("nginx-exporter", "observability", Health("http", "/metrics"), port="nginx-exporter",
                 metrics_path="/metrics", depends_on=("nginx",), image="nginx/nginx-prometheus-exporter:1.4.0",
                 command=("prometheus-nginx-exporter -nginx.scrape-uri http://{host}:{port_nginx_status}/stub_status "
@@ -126,7 +132,7 @@ def _static_services() -> list[Service]:
         # remediation (pattern P3)
         Service("remediator", "ai", Health("http", "/health"), port="remediator", metrics_path="/metrics",
                 depends_on=("redis",), command="{python} -m stack.remediator",
-                environment={**_PY_ENV, "SUPERVISOR_SOCK": "{run}/supervisor.sock",
+                environment={**_PY_ENV, "REDIS_URL": "{redis_url_remediator}", "SUPERVISOR_SOCK": "{run}/supervisor.sock",
                              "REMEDIATOR_TOKEN": "{remediator_token}",
                              "REMEDIATOR_ALERT_TOKEN_FILE": "{alert_token_file}"}),
     ]
@@ -136,7 +142,8 @@ def truthsync_instances(n: int) -> list[Service]:
     """``truthsync-1`` … ``truthsync-n``, each its own process and port, all behind Nginx."""
     return [Service(f"truthsync-{i}", "verification", Health("http", "/health"), port=f"truthsync-{i}",
                     metrics_path="/metrics", depends_on=("postgres", "redis"),
-                    command="{python} -m truthsync", environment=dict(_PY_ENV)) for i in range(1, n + 1)]
+                    command="{python} -m truthsync", environment={**_PY_ENV, "REDIS_URL": "{redis_url_truthsync}"})
+            for i in range(1, n + 1)]
 
 
 def services(settings: Settings | None = None) -> list[Service]:

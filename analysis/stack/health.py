@@ -11,8 +11,9 @@ from analysis.stack.catalogue import Service
 
 
 def check(service: Service, host: str, port: int | None, *, pg_socket_dir: str | None = None,
-          timeout: float = 2.0) -> tuple[bool, str]:
-    """Is ``service`` answering? ``process`` checks are decided by the caller (supervisor state)."""
+          redis_url: str | None = None, timeout: float = 2.0) -> tuple[bool, str]:
+    """Is ``service`` answering? ``process`` checks are decided by the caller (supervisor state).
+    ``redis_url`` carries the credentials a Redis with authentication needs."""
     kind = service.health.kind
     try:
         if kind == "http":
@@ -22,7 +23,10 @@ def check(service: Service, host: str, port: int | None, *, pg_socket_dir: str |
             socket.create_connection((host, port), timeout).close()
             return True, "accepts connections"
         if kind == "redis":
-            ok = redis.Redis(host=host, port=port, socket_timeout=timeout).ping()
+            client = (redis.Redis.from_url(redis_url, socket_timeout=timeout) if redis_url
+                      else redis.Redis(host=host, port=port, socket_timeout=timeout))
+            with client:
+                ok = client.ping()
             return bool(ok), "PING → PONG"
         if kind == "postgres":
             with psycopg.connect(host=pg_socket_dir or host, port=port, user="postgres", dbname="postgres",

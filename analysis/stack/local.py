@@ -7,9 +7,9 @@ waits for each to be healthy; ``apply`` restarts only what a toggle changes;
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import psycopg
 
-from analysis.settings import PORT_OFFSETS, REPO, Settings
-from analysis.stack import catalogue, health, toggles
+from analysis.settings import PORT_OFFSETS, REDIS_USERS, REPO, Settings
+from analysis.stack import catalogue, health, private, toggles
 from analysis.stack.catalogue import Service
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
 from analysis.stack.supervisor import Program, Supervisor
@@ -145,6 +145,9 @@ class LocalStack:
             or [f"{s.host}:{s.port('truthsync-1')}"],
             "toggles": {**toggles.defaults(), **toggle_values},
             "alert_token_file": str(s.secret_file("alert_token")),
+            "redis_acl": [{"name": user, "rules": rules,
+                           "password_sha256": hashlib.sha256(s.secret(f"redis_{user}").encode()).hexdigest()}
+                          for user, rules in REDIS_USERS.items()],
         }
 
     def _prepare(self, toggle_values: dict[str, str]) -> None:
@@ -155,6 +158,10 @@ class LocalStack:
         if any(s.name == "postgres" for s in self.services):
             self._init_postgres()
         digests = render_configs(CONFIG_SRC, self.run / "config", self._context(toggle_values))
+        private.lock_down(self.run, skip=(self.run / "pgdata", self.run / "pgsocket",
+                                          self.settings.log_dir, self.run / "config" / "postgres"))
+        for path in (self.run, self.run / "config"):
+            private.enterable_by_postgres(path)
         ctx = self._format_context()
         programs = []
         for s in self.services:
@@ -172,31 +179,32 @@ class LocalStack:
         ports = {f"port_{k.replace('-', '_')}": s.port(k) for k in PORT_OFFSETS if k != "truthsync"}
         return {"python": sys.executable, "host": s.host, "run": str(self.run), "config": str(self.run / "config"),
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
+                **{f"redis_url_{user}": s.redis_url_as(user) for user in REDIS_USERS},
+                "redis_password_exporter": s.secret("redis_exporter"),
                 "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"), "jwt_secret": s.secret("jwt_secret"),
                 "remediator_token": s.secret("remediator_token"),
-                "alert_token_file": str(s.secret_file("alert_token")),
-                "monitor_url": (f"postgresql://lab_monitor:{s.secret('monitor_password')}@{s.host}:"
-                                f"{s.port('postgres')}/{s.db_name}"), **ports}
+                "alert_token_file": str(s.secret_file("alert_token")), "monitor_url": s.monitor_url, **ports}
 
     def _init_postgres(self) -> None:
         data = self.run / "pgdata"
         sock = self.run / "pgsocket"
         sock.mkdir(exist_ok=True)
-        as_root = os.geteuid() == 0
+        pg = private.postgres_ids()
+        as_root = pg is not None
         if as_root:
-            blocked = [p for p in [self.run, *self.run.parents] if p.exists() and not os.stat(p).st_mode & 0o001]
+            blocked = [p for p in self.run.parents if p.exists() and not os.stat(p).st_mode & 0o001]
             if blocked:
                 raise StackError(f"the postgres user cannot reach {blocked[-1]} (no execute bit for others); "
                                  "chmod o+x it or set LAB_RUN_DIR to a directory under a traversable path")
-            pg = pwd.getpwnam("postgres")
+            private.enterable_by_postgres(self.run)
             for d in (sock, self.settings.log_dir):
-                os.chown(d, pg.pw_uid, pg.pw_gid)
+                os.chown(d, *pg)
         os.chmod(sock, 0o700)
         if (data / "PG_VERSION").exists():
             return
         data.mkdir(exist_ok=True)
         if as_root:
-            os.chown(data, pg.pw_uid, pg.pw_gid)
+            os.chown(data, *pg)
         cmd = [str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8", "--locale=C",
                "--auth-local=trust", "--auth-host=scram-sha-256"]
         if as_root:
@@ -208,21 +216,21 @@ class LocalStack:
                              "Is the PostgreSQL 15 server installed? Run stack/local/install-deps.sh")
 
     def _bootstrap_postgres(self) -> None:
-        """Role, database and extensions; idempotent, run each time Postgres comes up."""
+        """Role, database and extensions; idempotent, run each time Postgres comes up.
+
+        Passwords are set as SCRAM verifiers computed here, so no SQL text, log line or statistics view ever
+        holds one. The application role gets no monitoring role: the exporter and the lab's collectors read
+        statistics as ``lab_monitor``, which never counts as the application's statements.
+        """
         s = self.settings
-        password = s.secret("db_password")
         with psycopg.connect(host=str(self.run / "pgsocket"), port=s.port("postgres"), user="postgres",
                              dbname="postgres", autocommit=True) as conn:
-            # ALTER ROLE … PASSWORD is a utility statement: keep its text (the password) out of pg_stat_statements
             conn.execute("SET pg_stat_statements.track_utility = off")
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (s.db_user,)).fetchone():
-                conn.execute(f'CREATE ROLE "{s.db_user}" LOGIN')
-            conn.execute(f"ALTER ROLE \"{s.db_user}\" PASSWORD '{password}'")
-            conn.execute(f'GRANT pg_monitor, pg_read_all_stats TO "{s.db_user}"')
-            # the exporter has a role of its own, so its scrapes never count as the application's statements
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'lab_monitor'").fetchone():
-                conn.execute("CREATE ROLE lab_monitor LOGIN")
-            conn.execute(f"ALTER ROLE lab_monitor PASSWORD '{s.secret('monitor_password')}'")
+            for role, secret in ((s.db_user, "db_password"), ("lab_monitor", "monitor_password")):
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                    conn.execute(f'CREATE ROLE "{role}" LOGIN')
+                conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{private.scram_verifier(s.secret(secret))}'")
+            conn.execute(f'REVOKE pg_monitor, pg_read_all_stats FROM "{s.db_user}"')
             conn.execute("GRANT pg_monitor TO lab_monitor")
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (s.db_name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{s.db_name}" OWNER "{s.db_user}"')
@@ -230,7 +238,7 @@ class LocalStack:
                              dbname=s.db_name, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-            conn.execute(f'GRANT EXECUTE ON FUNCTION pg_stat_statements_reset TO "{s.db_user}"')
+            conn.execute(f'GRANT EXECUTE ON FUNCTION pg_stat_statements_reset TO "{s.db_user}", lab_monitor')
 
     def _check_ports(self, info: dict[str, dict]) -> None:
         for s in self.services:
@@ -278,7 +286,8 @@ class LocalStack:
             url = f"{s.health.kind}://{self.settings.host}:{port}"
         if not proc or proc.get("statename") != "RUNNING":
             return ServiceStatus(s.name, "stopped", port, url, None, (proc or {}).get("statename", "not started"))
-        ok, detail = health.check(s, self.settings.host, port, pg_socket_dir=str(self.run / "pgsocket"))
+        ok, detail = health.check(s, self.settings.host, port, pg_socket_dir=str(self.run / "pgsocket"),
+                                  redis_url=self.settings.redis_url)
         return ServiceStatus(s.name, "healthy" if ok else "unhealthy", port, url, proc.get("pid"), detail)
 
     def _failure(self, s: Service, detail: str) -> StackError:

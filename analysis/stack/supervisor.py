@@ -50,7 +50,7 @@ class Supervisor:
             "[unix_http_server]", f"file={self.sock}", "chmod=0700", "",
             "[supervisord]", *(["user=root"] if os.geteuid() == 0 else []),
             f"logfile={run_dir}/logs/supervisord.txt", f"pidfile={self.pidfile}",
-            "loglevel=info", "nodaemon=false", f"directory={run_dir}", "minfds=4096", "",
+            "loglevel=info", "nodaemon=false", f"directory={run_dir}", "minfds=4096", "umask=077", "",
             "[rpcinterface:supervisor]",
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
             "[supervisorctl]", f"serverurl=unix://{self.sock}", "",
@@ -67,7 +67,11 @@ class Supervisor:
             if p.user and os.geteuid() == 0:
                 lines.append(f"user={p.user}")
             lines.append("")
-        self.conf.write_text("\n".join(lines))
+        # the programs' environments hold the stack's secrets: owner-only, from the moment it exists
+        fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(lines))
 
     @property
     def rpc(self):

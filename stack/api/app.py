@@ -22,6 +22,7 @@ from stack.api.cache import DashboardCache
 from stack.api.config import ApiConfig
 from stack.api.db import apply_schema, make_pool
 from stack.api.faults import Faults, admin_router
+from stack.api.login_guard import LoginGuard
 from stack.api.metrics import Metrics
 from stack.api.notify import Hub
 from stack.api.ratelimit import RateLimiter
@@ -45,6 +46,7 @@ class Sentinel:
     hub: Hub | None
     tasks: TaskQueue
     faults: Faults
+    login_guard: LoginGuard
 
     async def after_write(self, tenant_id: int) -> None:
         """Runs before a write's response: the tenant's cached dashboard must never be served again."""
@@ -64,7 +66,7 @@ def build(config: ApiConfig) -> Sentinel:
         cache=DashboardCache(redis, config.cache_ttl_s, metrics) if config.cache_on else None,
         ratelimiter=RateLimiter(redis, config.ratelimit_per_min, metrics) if config.ratelimit_on else None,
         hub=Hub(redis, metrics) if config.notify == "pubsub" else None,
-        tasks=TaskQueue(config.redis_url, metrics), faults=Faults())
+        tasks=TaskQueue(config.redis_url, metrics), faults=Faults(), login_guard=LoginGuard(redis, metrics))
 
 
 class BodySizeLimit:

@@ -125,11 +125,13 @@ def _row(label: str, off, on, fmt: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack.api.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dsn", required=True)
-    parser.add_argument("--redis-url", required=True)
+    parser.add_argument("--dsn", default=os.environ.get("DATABASE_URL"), help="default: $DATABASE_URL")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"), help="default: $REDIS_URL")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--requests", type=int, default=600, help="dashboard requests per arm")
     args = parser.parse_args(argv)
+    if not args.dsn or not args.redis_url:
+        parser.error("give --dsn and --redis-url (or set DATABASE_URL and REDIS_URL)")
     if seeded_scale(args.dsn) != "medium":
         started = time.monotonic()
         print("seeding the medium data set…", file=sys.stderr, flush=True)

@@ -5,6 +5,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
+from stack.api.passwords import ITERATIONS
 from stack.envconfig import ConfigError, choice, number
 
 
@@ -29,6 +30,7 @@ class ApiConfig:
     admin_token: str | None = field(default=None, repr=False)  # SENTINEL_ADMIN_TOKEN
     db_pool_size: int = 10  # SENTINEL_DB_POOL_SIZE
     max_body_bytes: int = 64 * 1024
+    password_iterations: int = ITERATIONS  # SENTINEL_PASSWORD_ITERATIONS: weaker hashes are upgraded at login
 
     @property
     def cache_on(self) -> bool:
@@ -60,6 +62,7 @@ class ApiConfig:
             jwt_secret=secret or secrets.token_urlsafe(32), jwt_secret_generated=not secret,
             admin_token=env.get("SENTINEL_ADMIN_TOKEN") or None,
             db_pool_size=int(number(env, "SENTINEL_DB_POOL_SIZE", 10, float)),
+            password_iterations=int(number(env, "SENTINEL_PASSWORD_ITERATIONS", ITERATIONS, float)),
         )
         values.update(overrides)
         return cls(**values)

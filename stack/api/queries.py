@@ -119,6 +119,11 @@ async def latest_incident_id(pool: AsyncConnectionPool, tenant_id: int) -> int:
         return (await cur.fetchone())["id"]
 
 
+async def set_password_hash(pool: AsyncConnectionPool, user_id: int, password_hash: str) -> None:
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE users SET password_hash = %s WHERE id = %s", (password_hash, user_id))
+
+
 async def find_user(pool: AsyncConnectionPool, username: str) -> dict | None:
     async with pool.connection() as conn:
         cur = await conn.execute("SELECT id, tenant_id, username, password_hash FROM users WHERE username = %s",

@@ -21,7 +21,7 @@ log = logging.getLogger("sentinel.ratelimit")
 WINDOW_MS = 60_000
 
 # KEYS[1] counter; ARGV[1] limit, ARGV[2] window ms → {admitted 0|1, count, ms until the window ends}
-_SCRIPT = """
+WINDOW_COUNTER_SCRIPT = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 local ttl = redis.call('PTTL', KEYS[1])
@@ -42,7 +42,7 @@ class RateLimiter:
     def __init__(self, redis: aioredis.Redis, per_minute: int, metrics: Metrics):
         self.per_minute = per_minute
         self.metrics = metrics
-        self._script = redis.register_script(_SCRIPT)
+        self._script = redis.register_script(WINDOW_COUNTER_SCRIPT)
 
     async def check(self, user_id: int, endpoint: str) -> Decision:
         window = int(time.time() * 1000) // WINDOW_MS

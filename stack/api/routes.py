@@ -5,36 +5,39 @@ import asyncio
 from typing import Literal
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from stack import jsonlog
 from stack.api import codec, queries
-from stack.api.passwords import verify_password
+from stack.api.passwords import hash_password, iterations_of, verify_password
+from stack.api.login_guard import FAILURES as LOGIN_FAILURES
+from stack.api.login_guard import WINDOW_MS as LOGIN_WINDOW_MS
 from stack.api.sessions import Principal, SessionError, SessionsUnavailable
+from stack.api.storable import BIGINT_MAX, StorableText
 
 Severity = Literal["critical", "high", "medium", "low"]
 Status = Literal["open", "acknowledged", "resolved"]
 
 
 class Login(BaseModel):
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=200)
+    username: StorableText = Field(min_length=1, max_length=100)
+    password: StorableText = Field(min_length=1, max_length=200)
 
 
 class NewIncident(BaseModel):
-    title: str = Field(min_length=1, max_length=200)
+    title: StorableText = Field(min_length=1, max_length=200)
     severity: Severity
-    service: str = Field(min_length=1, max_length=64)
-    body: str = Field("", max_length=10_000)
+    service: StorableText = Field(min_length=1, max_length=64)
+    body: StorableText = Field("", max_length=10_000)
 
 
 class IncidentChange(BaseModel):
     status: Status | None = None
     severity: Severity | None = None
-    title: str | None = Field(None, min_length=1, max_length=200)
-    body: str | None = Field(None, max_length=10_000)
+    title: StorableText | None = Field(None, min_length=1, max_length=200)
+    body: StorableText | None = Field(None, max_length=10_000)
 
 
 def json(data, status: int = 200) -> Response:
@@ -74,12 +77,23 @@ async def principal(request: Request) -> Principal:
 router = APIRouter(prefix="/api/v1")
 
 
-@router.post("/auth/login", tags=["auth"], summary="Log in; returns a bearer token")
+@router.post("/auth/login", tags=["auth"], summary="Log in; returns a bearer token",
+             description=f"After {LOGIN_FAILURES} failed attempts for one username within "
+                         f"{LOGIN_WINDOW_MS // 60_000} minutes, attempts get 429 until the window ends.")
 async def login(body: Login, request: Request):
     app = request.app.state.sentinel
+    wait_s = await app.login_guard.retry_after_s(body.username)
+    if wait_s:
+        raise HTTPException(429, f"too many failed logins for this username; retry in {wait_s}s",
+                            headers={"Retry-After": str(wait_s)})
     user = await queries.find_user(app.pool, body.username)
-    if user is None or not verify_password(body.password, user["password_hash"]):
+    # PBKDF2 at hundreds of thousands of iterations takes CPU-seconds: never on the event loop
+    if user is None or not await asyncio.to_thread(verify_password, body.password, user["password_hash"]):
+        await app.login_guard.failed(body.username)
         raise HTTPException(401, "unknown username or wrong password")
+    if iterations_of(user["password_hash"]) < app.config.password_iterations:
+        stronger = await asyncio.to_thread(hash_password, body.password, None, app.config.password_iterations)
+        await queries.set_password_hash(app.pool, user["id"], stronger)
     try:
         token = await app.sessions.create(user["id"], user["tenant_id"])
     except SessionsUnavailable as exc:
@@ -96,12 +110,14 @@ async def logout(request: Request, who: Principal = Depends(principal)):
 
 @router.get("/dashboard/{tenant_id}", tags=["dashboard"],
             summary="Counts by status and severity, MTTR and top services over 24 h and 7 d")
-async def dashboard(tenant_id: int, request: Request, response: Response, who: Principal = Depends(principal)):
+async def dashboard(request: Request, response: Response, tenant_id: int = Path(le=BIGINT_MAX),
+                    who: Principal = Depends(principal)):
     app = request.app.state.sentinel
-    if not await queries.tenant_exists(app.pool, tenant_id):
-        raise HTTPException(404, f"no tenant {tenant_id}")
+    # authorization before existence: another tenant's id gets 403 whether or not it exists
     if tenant_id != who.tenant_id:
         raise HTTPException(403, f"you belong to tenant {who.tenant_id}, not {tenant_id}")
+    if not await queries.tenant_exists(app.pool, tenant_id):
+        raise HTTPException(404, f"no tenant {tenant_id}")
     if app.cache is None:
         data, source = await queries.dashboard(app.pool, tenant_id), "off"
     else:
@@ -113,14 +129,15 @@ async def dashboard(tenant_id: int, request: Request, response: Response, who: P
 
 @router.get("/incidents", tags=["incidents"], summary="The tenant's incidents, newest first, paginated")
 async def list_incidents(request: Request, who: Principal = Depends(principal), status: Status | None = None,
-                         severity: Severity | None = None, service: str | None = Query(None, max_length=64),
+                         severity: Severity | None = None, service: StorableText | None = Query(None, max_length=64),
                          page: int = Query(1, ge=1, le=10_000), page_size: int = Query(50, ge=1, le=200)):
     return json(await queries.list_incidents(request.app.state.sentinel.pool, who.tenant_id, status=status,
                                              severity=severity, service=service, page=page, page_size=page_size))
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"], summary="One incident of your tenant")
-async def get_incident(incident_id: int, request: Request, who: Principal = Depends(principal)):
+async def get_incident(request: Request, incident_id: int = Path(le=BIGINT_MAX),
+                       who: Principal = Depends(principal)):
     row = await queries.get_incident(request.app.state.sentinel.pool, who.tenant_id, incident_id)
     if row is None:
         raise HTTPException(404, f"no incident {incident_id} in tenant {who.tenant_id}")
@@ -139,7 +156,7 @@ async def create_incident(body: NewIncident, request: Request, who: Principal = 
 
 
 @router.patch("/incidents/{incident_id}", tags=["incidents"], summary="Change status, severity, title or body")
-async def update_incident(incident_id: int, body: IncidentChange, request: Request,
+async def update_incident(body: IncidentChange, request: Request, incident_id: int = Path(le=BIGINT_MAX),
                           who: Principal = Depends(principal)):
     app = request.app.state.sentinel
     fields = body.model_dump(exclude_none=True)
@@ -153,7 +170,7 @@ async def update_incident(incident_id: int, body: IncidentChange, request: Reque
 
 
 @router.get("/notifications", tags=["notifications"], summary="Poll: incidents created after the cursor")
-async def poll(request: Request, who: Principal = Depends(principal), after: int | None = Query(None, ge=0)):
+async def poll(request: Request, who: Principal = Depends(principal), after: int | None = Query(None, ge=0, le=BIGINT_MAX)):
     """Without ``after``: no items, just the current cursor to poll from."""
     pool = request.app.state.sentinel.pool
     if after is None:

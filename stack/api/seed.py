@@ -23,7 +23,7 @@ import pandas as pd
 import psycopg
 
 from stack.api.db import apply_schema
-from stack.api.passwords import hash_password, seed_password
+from stack.api.passwords import SEED_ITERATIONS, hash_password, seed_password
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ def logins(scale: str | Scale) -> list[Login]:
 
 def _users_frame(scale: Scale) -> pd.DataFrame:
     rows = [(u.user_id, u.tenant_id, u.username, u.email,
-             hash_password(u.password, salt=f"seed{u.user_id:06d}")) for u in logins(scale)]
+             hash_password(u.password, salt=f"seed{u.user_id:06d}", iterations=SEED_ITERATIONS))
+            for u in logins(scale)]
     return pd.DataFrame(rows, columns=["id", "tenant_id", "username", "email", "password_hash"])
 
 

@@ -11,6 +11,7 @@ import uvicorn
 
 from stack.api.app import create_app
 from stack.api.config import ApiConfig
+from stack.api.passwords import SEED_ITERATIONS
 from stack.api.seed import logins, seed
 
 
@@ -26,6 +27,7 @@ def seeded_database(admin_dsn: str, name: str) -> str:
 
 def config(dsn: str, redis_url: str, **toggles) -> ApiConfig:
     toggles.setdefault("jwt_secret", "test-secret-" + uuid.uuid4().hex)
+    toggles.setdefault("password_iterations", SEED_ITERATIONS)  # 600,000 would make every login cost seconds
     return ApiConfig(database_url=dsn, redis_url=redis_url, **toggles)
 
 

@@ -123,7 +123,7 @@ async def test_injected_faults_are_applied_logged_and_cleared(dsn, redis_url, ca
     ("GET", "/api/v1/incidents/not-a-number", None, 422),
     ("GET", "/api/v1/incidents/999999999", None, 404),
     ("GET", "/api/v1/incidents?page=0", None, 422),
-    ("GET", "/api/v1/dashboard/999", None, 404),
+    ("GET", "/api/v1/dashboard/999", None, 403),  # authorization before existence
     ("GET", "/api/v1/dashboard/2", None, 403),
     ("GET", "/api/v1/dashboard/abc", None, 422),
     ("POST", "/api/v1/auth/login", b'{"username": 5}', 422),

@@ -60,7 +60,7 @@ def test_pg_stat_statements_sees_the_lab_role_queries(lab_stack):
 
 def test_no_password_reaches_pg_stat_statements(lab_stack):
     password = lab_stack.settings.secret("db_password")
-    with psycopg.connect(lab_stack.settings.database_url, autocommit=True) as conn:
+    with psycopg.connect(lab_stack.settings.monitor_url, autocommit=True) as conn:  # it sees every role's
         texts = [q for (q,) in conn.execute("SELECT query FROM pg_stat_statements").fetchall()]
     assert not [q for q in texts if password in q or re.search(r"PASSWORD\s+'", q, re.I)]
 
