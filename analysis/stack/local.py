@@ -36,6 +36,9 @@ def _pg_bin() -> Path:
 
 
 PG_BIN = _pg_bin()
+#: pgaudit (Debian postgresql-15-pgaudit) is preloaded when installed, idle until PG_AUDIT asks for it
+PGAUDIT = (PG_BIN.parent / "lib" / "pgaudit.so").exists()
+RELOAD_SETTLE_S = 1.0  # a reloaded Postgres has re-read its config well within this
 
 
 class StackError(RuntimeError):
@@ -89,13 +92,19 @@ class LocalStack:
 
     def apply(self, changes: dict[str, str]) -> list[str]:
         """Set toggles on the running stack; restart only the services they change. Returns those names."""
-        merged = {**self._toggles(), **toggles.validate(changes)}
+        before = self._toggles()
+        merged = {**before, **toggles.validate(changes)}
         self._prepare(merged)
         if not self.supervisor.running():
             return []
         _, changed, _ = self.supervisor.reload()
-        restarted = [s.name for s in self.services if s.name in changed]
+        reloaded = [s.name for s in self.services if toggles.reload_only(s.name, before, merged)]
+        restarted = [s.name for s in self.services if s.name in changed and s.name not in reloaded]
         rpc = self.supervisor.rpc
+        for name in reloaded:  # only reloadable settings changed: SIGHUP, the service and its clients stay up
+            rpc.signalProcess(name, "HUP")
+        if reloaded:
+            time.sleep(RELOAD_SETTLE_S)
         for name in restarted:
             rpc.stopProcessGroup(name, True)
             rpc.removeProcessGroup(name)
@@ -143,7 +152,7 @@ class LocalStack:
             "nginx_status_listen": f"{s.host}:{s.port('nginx-status')}",
             "truthsync_upstreams": [f"{s.host}:{s.port(n)}" for n in sorted(running) if n.startswith("truthsync-")]
             or [f"{s.host}:{s.port('truthsync-1')}"],
-            "toggles": {**toggles.defaults(), **toggle_values},
+            "toggles": {**toggles.defaults(), **toggle_values}, "pgaudit": PGAUDIT,
         }
 
     def _prepare(self, toggle_values: dict[str, str]) -> None:
@@ -213,6 +222,10 @@ class LocalStack:
                              dbname="postgres", autocommit=True) as conn:
             # ALTER ROLE … PASSWORD is a utility statement: keep its text (the password) out of pg_stat_statements
             conn.execute("SET pg_stat_statements.track_utility = off")
+            # nor in the server log, whatever the P7 audit arm logs (statements, durations, pgaudit)
+            for quiet in ("log_statement = 'none'", "log_duration = off", "log_min_duration_statement = -1",
+                          "pgaudit.log = 'none'"):
+                conn.execute(f"SET {quiet}")
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (s.db_user,)).fetchone():
                 conn.execute(f'CREATE ROLE "{s.db_user}" LOGIN')
             conn.execute(f"ALTER ROLE \"{s.db_user}\" PASSWORD '{password}'")
