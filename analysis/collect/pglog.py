@@ -34,17 +34,21 @@ _READ = {"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "FETCH", "EXPLAIN"}
 
 def entries(path: str | Path, offset: int = 0) -> Iterator[tuple[str, int]]:
     """(entry, bytes) from byte ``offset`` on; a line starting with a tab continues the entry before it."""
-    entry, size = None, 0
     with Path(path).open("rb") as f:
         f.seek(offset)
-        for raw in f:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            if line.startswith("\t") and entry is not None:
-                entry, size = entry + "\n" + line[1:], size + len(raw)
-                continue
-            if entry is not None:
-                yield entry, size
-            entry, size = line, len(raw)
+        yield from join_lines((raw.decode("utf-8", "replace").rstrip("\n"), len(raw)) for raw in f)
+
+
+def join_lines(lines: Iterable[tuple[str, int]]) -> Iterator[tuple[str, int]]:
+    """(line, bytes) pairs → (entry, bytes): continuation lines (a leading tab) joined with a newline."""
+    entry, size = None, 0
+    for line, n in lines:
+        if line.startswith("\t") and entry is not None:
+            entry, size = entry + "\n" + line[1:], size + n
+            continue
+        if entry is not None:
+            yield entry, size
+        entry, size = line, n
     if entry is not None:
         yield entry, size
 

@@ -99,7 +99,7 @@ class LocalStack:
             return []
         _, changed, _ = self.supervisor.reload()
         reloaded = [s.name for s in self.services if toggles.reload_only(s.name, before, merged)]
-        restarted = [s.name for s in self.services if s.name in changed and s.name not in reloaded]
+        restarted = [s.name for s in self.services if s.name in changed]
         rpc = self.supervisor.rpc
         for name in reloaded:  # only reloadable settings changed: SIGHUP, the service and its clients stay up
             rpc.signalProcess(name, "HUP")
@@ -169,7 +169,7 @@ class LocalStack:
             env = {k: v.format(**ctx, name=s.name, port=self.settings.port(s.port) if s.port else "")
                    for k, v in s.environment.items()}
             env.update(toggles.for_service(s.name, toggle_values))
-            env["LAB_CONFIG_DIGEST"] = digest_of(digests, s.name)[:16]
+            env["LAB_CONFIG_DIGEST"] = digest_of(digests, s.name, ignore_reloadable=True)[:16]
             command = s.command.format(**ctx, name=s.name, port=self.settings.port(s.port) if s.port else "")
             programs.append(Program(s.name, command, env, str(REPO), str(self.settings.log_dir / f"{s.name}.out"),
                                     user=s.user, stop_signal=s.stop_signal))

@@ -81,9 +81,10 @@ def defaults() -> dict[str, str]:
 
 
 def for_service(service: str, toggles: dict[str, str]) -> dict[str, str]:
-    """The toggle variables ``service`` sees: defaults overlaid with ``toggles``."""
+    """The toggle variables ``service`` sees: defaults overlaid with ``toggles``. Reloadable toggles are
+    rendered into config files, not the environment (a changed environment means a restart)."""
     merged = {**defaults(), **toggles}
-    return {name: merged[name] for name, t in TOGGLES.items() if t.affects(service)}
+    return {name: merged[name] for name, t in TOGGLES.items() if t.affects(service) and not t.reload}
 
 
 def reload_only(service: str, before: dict[str, str], after: dict[str, str]) -> bool:

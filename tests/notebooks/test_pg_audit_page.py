@@ -11,6 +11,7 @@ def test_the_pg_audit_page_shows_every_arm_its_overhead_and_a_recommendation(tmp
                        requests_per_run=200)
     page = report.Page("pg-audit", report.PATTERN_PAGES["pg-audit"],
                        {"study": "p7", "results_dir": str(study.parent), "pattern": "pg-audit"})
+    (tmp_path / "out").mkdir()
     html = report.execute_page(page, tmp_path / "out").read_text()
     assert "Overhead of each audit setting" in html or "data:image/png" in html
     for text in ("Recommendation", "design", "min0", "no password in the log", "finds slow queries"):

@@ -23,7 +23,7 @@ def test_switching_audit_arms_needs_only_a_reload_but_other_postgres_toggles_do_
 def _postgresql_conf(tmp_path, arm: str) -> str:
     context = render_context(Settings(), patterns.PG_AUDIT_ARMS[arm])
     render_configs(CONFIG_SRC, tmp_path, context, only={"postgres"})
-    return (tmp_path / "postgres" / "postgresql.conf").read_text()
+    return (tmp_path / "postgres" / "audit.reload.conf").read_text()
 
 
 def test_the_design_arm_is_the_design_documents_configuration_exactly(tmp_path):
