@@ -54,15 +54,19 @@ class PgAuditTrail(Probe):
             self.error = f"no Postgres log at {self.log}: the pg-audit probe reads the local stack's log file"
             return
         self.offset = self.log.stat().st_size
-        self.pg_before = postgres.statements(ctx.settings.database_url)
-        with self._connect(ctx) as conn:
-            loaded = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
-            if ctx.toggles.get("PG_AUDIT", "").startswith("pgaudit") and "pgaudit" not in loaded:
-                self.error = ("pgaudit is not loaded (shared_preload_libraries = "
-                              f"{loaded!r}): install postgresql-15-pgaudit (stack/local/install-deps.sh)")
-                return
-            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (THROWAWAY_ROLE,)).fetchone():
-                conn.execute(f"CREATE ROLE {THROWAWAY_ROLE} NOLOGIN")
+        try:
+            self.pg_before = postgres.statements(ctx.settings.database_url)
+            with self._connect(ctx) as conn:
+                loaded = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+                if ctx.toggles.get("PG_AUDIT", "").startswith("pgaudit") and "pgaudit" not in loaded:
+                    self.error = ("pgaudit is not loaded (shared_preload_libraries = "
+                                  f"{loaded!r}): install postgresql-15-pgaudit (stack/local/install-deps.sh)")
+                    return
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (THROWAWAY_ROLE,)).fetchone():
+                    conn.execute(f"CREATE ROLE {THROWAWAY_ROLE} NOLOGIN")
+        except (psycopg.Error, RuntimeError) as exc:  # the run goes on; this probe's metrics are not measured
+            self.error = f"cannot reach Postgres as the lab: {exc}"
+            return
         super().start(ctx)
 
     def work(self, ctx: ProbeContext) -> None:
@@ -129,6 +133,8 @@ class PgAuditTrail(Probe):
             "leak_detector_misses": (logged_secrets - len(digests(self.cleartext) & by_digest), "passwords"),
             "ddl_audit_share": (self._ddl_share(frame), "share"),
         }
+        if self.delays:  # from the end of a planted statement to its entry in the log
+            values["slow_log_delay_max_ms"] = (max(self.delays), "ms")
         writes = self._write_share(pg, app)
         if writes is not None:
             values["write_audit_share"] = (writes, "share")
@@ -175,7 +181,3 @@ class PgAuditTrail(Probe):
         trail = app[(app["class"] == "WRITE") & (app["database"] != "") & (app["statement"] != "")
                     & app["kind"].isin(["statement", "audit", "duration"])]
         return min(1.0, len(trail) / executed)
-
-    def samples(self) -> list[tuple[str, float]]:
-        return [("slow_log_delay_ms", d) for d in self.delays]
-

@@ -17,7 +17,8 @@ from analysis.report import PatternData
 OVERHEAD = ("throughput_rps", "p95_ms")
 P95_BOUND, THROUGHPUT_BOUND = 0.10, -0.05  # the claim's bounds (patterns: at_most +10 % p95, no regression beyond 5 %)
 FIGURES = ("pg_log_bytes_per_request", "pg_log_lines_per_request", "slow_query_recall", "slow_query_recall_paired",
-           "password_leaks", "verifier_leaks", "error_path_leaks", "write_audit_share", "ddl_audit_share")
+           "slow_log_delay_max_ms", "password_leaks", "verifier_leaks", "error_path_leaks", "write_audit_share",
+           "ddl_audit_share")
 
 
 def arm_of(pattern_id: str) -> str:

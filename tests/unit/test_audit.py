@@ -7,14 +7,17 @@ one of the secrets the capture used: the ground truth is the secrets, not the de
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 
 from analysis.audit import scan, secrets_in
-from analysis.collect.pglog import entries, parse, statement_class
+from analysis.collect.pglog import entries, join_lines, parse, statement_class
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"
+sys.path.insert(0, str(FIXTURES))
+from codec import decode  # noqa: E402  (the fixture's own codec, beside it)
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +87,15 @@ def test_the_log_parses_into_a_tidy_frame_with_user_database_class_statement_and
                                         ("GRANT r TO u", "ROLE"), ("BEGIN", "MISC")])
 def test_statements_are_classed_as_pgaudit_does(sql, klass):
     assert statement_class(sql) == klass
+
+
+def test_real_benign_log_lines_raise_no_alarm():
+    """``benign.log.xz``: every line the lab's Postgres wrote during three pg-audit quick studies (both arms,
+    the planted throwaway-role leaks taken out). ``capture_benign.py`` regenerates it and, given
+    ``--lines 1050000``, tops it up with pgbench under the most verbose logging; the stored corpus holds
+    the lab's lines only (about 0.1 M), short of the 1 M the issue asks for."""
+    lines = decode((FIXTURES / "benign.log.xz").read_bytes())
+    assert len(lines) >= 100_000
+    texts = [text for text, _ in join_lines((line, 0) for line in lines)]
+    false = scan(texts)
+    assert not false, [(texts[leak.entry][:160], leak.rule) for leak in false[:5]]
