@@ -230,7 +230,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
         config = StudyConfig(meta["patterns"], meta["repeats"], meta["duration_s"],
                              meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users)
     else:
-        ids = pattern_ids or [p.id for p in pats.PATTERNS if p.default]
+        ids = pattern_ids or [p.id for p in pats.PATTERNS if p.default and (p.quick or not quick)]
         try:
             [pats.get(i) for i in ids]
         except KeyError as exc:

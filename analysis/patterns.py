@@ -8,7 +8,7 @@ of them and the claim text says so.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 #: a change smaller than this (as a fraction) is noise, whatever the p-value says.
 DEFAULT_NOISE = 0.02
@@ -109,6 +109,7 @@ class Pattern:
     probes: tuple[str, ...] = ()  # names in analysis.probes.PROBES: measurements beside the load
     reset: tuple[str, ...] = ()  # before every run: "redis:<key prefix>" deleted, "restart:<service glob>"
     default: bool = True  # runs in a plain `sentinel-lab study` that names no pattern
+    quick: bool = True  # in the default set of ``study --quick`` (False: only in full studies)
 
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
@@ -277,6 +278,53 @@ PATTERNS: tuple[Pattern, ...] = (
         (_PG,
          *_latency("dashboard_", "dashboard"), _THROUGHPUT, _ERRORS), default=False,
     ),
+)
+
+
+# P7: each audit arm against no statement logging at all; the design's configuration is the primary study.
+PG_AUDIT_ARMS: dict[str, dict[str, str]] = {
+    "none": {"PG_AUDIT": "none", "PG_LOG_MIN_DURATION_MS": "-1"},
+    "design": {"PG_AUDIT": "statement-all", "PG_LOG_MIN_DURATION_MS": "100"},  # exactly as the design writes it
+    "min0": {"PG_AUDIT": "none", "PG_LOG_MIN_DURATION_MS": "0"},
+    "min250": {"PG_AUDIT": "none", "PG_LOG_MIN_DURATION_MS": "250"},
+    "pgaudit-write": {"PG_AUDIT": "pgaudit-write", "PG_LOG_MIN_DURATION_MS": "-1"},
+    "pgaudit-all": {"PG_AUDIT": "pgaudit-all", "PG_LOG_MIN_DURATION_MS": "-1"},
+}
+_PG_AUDIT_METRICS = (
+    _THROUGHPUT, *_latency(), _ERRORS,
+    Metric("pg_exec_ms_per_request", "ms/request", "lower", count="pg_exec_ms", noise=0.05),
+    Metric("pg_log_bytes_per_request", "bytes/request", "lower", count="pg_log_bytes"),
+    Metric("pg_log_lines_per_request", "lines/request", "lower", count="pg_log_lines"),
+    *(Metric(name, unit, better, probe="pg-audit-trail", checks="slow_planted") for name, unit, better in (
+        ("slow_queries_missed", "statements", "lower"), ("slow_query_recall", "share", "higher"),
+        ("slow_query_recall_paired", "share", "higher"), ("slow_log_delay_max_ms", "ms", "lower"),
+        ("password_leaks", "passwords", "lower"), ("verifier_leaks", "verifiers", "lower"),
+        ("error_path_leaks", "passwords", "lower"), ("leak_detector_misses", "passwords", "lower"),
+        ("write_audit_share", "share", "higher"), ("ddl_audit_share", "share", "higher"))),
+)
+
+
+def _pg_audit(arm: str, title: str, quick: bool = False) -> Pattern:
+    return Pattern(
+        "pg-audit" if arm == "design" else f"pg-audit-{arm}", f"P7 Postgres query audit: {title}",
+        "Statement logging gives a complete audit trail and finds slow queries automatically, at an overhead "
+        "of at most 5 % throughput and 10 % p95 (the lab's reading), without writing a password to the log.",
+        (Expectation("p95_ms", "at_most", high=0.10, primary=True), Expectation("throughput_rps", "no_regression"),
+         Expectation("slow_queries_missed", "zero"), Expectation("password_leaks", "zero"),
+         Expectation("leak_detector_misses", "zero")),
+        PG_AUDIT_ARMS["none"], PG_AUDIT_ARMS[arm],
+        WorkloadSpec("api", options=(("write-share", "0.2"),)),
+        _PG_AUDIT_METRICS, collect=("postgres",), probes=("pg-audit-trail",), quick=quick,
+    )
+
+
+PATTERNS += (
+    _pg_audit("design", "the design's log_statement = 'all', log_duration, log_min_duration_statement = 100",
+              quick=True),
+    _pg_audit("min0", "log_min_duration_statement = 0"),
+    _pg_audit("min250", "log_min_duration_statement = 250"),
+    _pg_audit("pgaudit-write", "pgaudit.log = 'write, ddl, role'"),
+    _pg_audit("pgaudit-all", "pgaudit.log = 'all'"),
 )
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
@@ -19,60 +18,11 @@ import httpx
 import numpy as np
 import psycopg
 
+from analysis.audit_probe import PgAuditTrail
 from analysis.collect.prometheus import Prometheus
-from analysis.settings import Settings
+from analysis.probe_base import Probe, ProbeContext, Values
 
 API = "/api/v1"
-Values = dict[str, tuple[float, str]]
-
-
-@dataclass
-class ProbeContext:
-    """What a probe may use: the stack's addresses, the arm's toggles, the seed scale, the run window."""
-
-    settings: Settings
-    toggles: dict[str, str]
-    scale: str = "small"
-    start: datetime | None = None
-    end: datetime | None = None
-
-
-class Probe:
-    """``start`` before the load, ``finish`` after it; background probes override ``work``."""
-
-    background = False
-
-    def __init__(self):
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: str | None = None
-
-    def start(self, ctx: ProbeContext) -> None:
-        if self.background:
-            self._thread = threading.Thread(target=self._guarded, args=(ctx,), daemon=True, name=type(self).__name__)
-            self._thread.start()
-
-    def finish(self, ctx: ProbeContext) -> Values:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
-        return self.values(ctx)
-
-    def _guarded(self, ctx: ProbeContext) -> None:
-        try:
-            self.work(ctx)
-        except Exception as exc:  # a probe that broke is reported, never silently counted as zero
-            self.error = f"{type(exc).__name__}: {exc}"
-
-    def work(self, ctx: ProbeContext) -> None:
-        raise NotImplementedError
-
-    def values(self, ctx: ProbeContext) -> Values:
-        raise NotImplementedError
-
-    def samples(self) -> list[tuple[str, float]]:
-        """Per-event observations (name, value), pooled per arm by the statistics like request latencies."""
-        return []
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -290,6 +240,7 @@ PROBES: dict[str, Callable[[], Probe]] = {
     "ratelimit-burst": RateLimitBurst,
     "notify-latency": NotifyLatency,
     "celery-tasks": CeleryTasks,
+    "pg-audit-trail": PgAuditTrail,
     "api-cache-hit-ratio": lambda: CounterRatio(
         'sum(sentinel_cache_requests_total{result!="hit"})', "sum(sentinel_cache_requests_total)",
         name="api_cache_hit_ratio"),

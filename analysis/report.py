@@ -24,6 +24,8 @@ from analysis.stack import compose
 NOTEBOOKS = REPO / "notebooks"
 OVERVIEW = NOTEBOOKS / "00_overview.ipynb"
 PATTERN = NOTEBOOKS / "10_pattern.ipynb"
+#: patterns with a page of their own (the others use PATTERN)
+PATTERN_PAGES = {"pg-audit": NOTEBOOKS / "17_pg_audit.ipynb"}
 KERNEL = "python3"
 
 
@@ -75,7 +77,8 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     common = {"study": path.name, "results_dir": str(path.parent.resolve()),
               "comparison_file": str(comparison_file.resolve())}
     pages = [Page("overview", OVERVIEW, common)]
-    pages += [Page(p, PATTERN, {**common, "pattern": p}) for p in study.meta.get("patterns", [])]
+    pages += [Page(p, PATTERN_PAGES.get(p, PATTERN), {**common, "pattern": p})
+              for p in study.meta.get("patterns", [])]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda page: execute_page(page, out, kernel_name, timeout_s), pages))
     index = out / "index.html"

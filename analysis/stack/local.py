@@ -36,6 +36,9 @@ def _pg_bin() -> Path:
 
 
 PG_BIN = _pg_bin()
+#: pgaudit (Debian postgresql-15-pgaudit) is preloaded when installed, idle until PG_AUDIT asks for it
+PGAUDIT = (PG_BIN.parent / "lib" / "pgaudit.so").exists()
+RELOAD_SETTLE_S = 1.0  # a reloaded Postgres has re-read its config well within this
 
 
 class StackError(RuntimeError):
@@ -89,13 +92,19 @@ class LocalStack:
 
     def apply(self, changes: dict[str, str]) -> list[str]:
         """Set toggles on the running stack; restart only the services they change. Returns those names."""
-        merged = {**self._toggles(), **toggles.validate(changes)}
+        before = self._toggles()
+        merged = {**before, **toggles.validate(changes)}
         self._prepare(merged)
         if not self.supervisor.running():
             return []
         _, changed, _ = self.supervisor.reload()
+        reloaded = [s.name for s in self.services if toggles.reload_only(s.name, before, merged)]
         restarted = [s.name for s in self.services if s.name in changed]
         rpc = self.supervisor.rpc
+        for name in reloaded:  # only reloadable settings changed: SIGHUP, the service and its clients stay up
+            rpc.signalProcess(name, "HUP")
+        if reloaded:
+            time.sleep(RELOAD_SETTLE_S)
         for name in restarted:
             rpc.stopProcessGroup(name, True)
             rpc.removeProcessGroup(name)
@@ -148,6 +157,7 @@ class LocalStack:
             "redis_acl": [{"name": user, "rules": rules,
                            "password_sha256": hashlib.sha256(s.secret(f"redis_{user}").encode()).hexdigest()}
                           for user, rules in REDIS_USERS.items()],
+            "pgaudit": PGAUDIT,
         }
 
     def _prepare(self, toggle_values: dict[str, str]) -> None:
@@ -168,7 +178,7 @@ class LocalStack:
             env = {k: v.format(**ctx, name=s.name, port=self.settings.port(s.port) if s.port else "")
                    for k, v in s.environment.items()}
             env.update(toggles.for_service(s.name, toggle_values))
-            env["LAB_CONFIG_DIGEST"] = digest_of(digests, s.name)[:16]
+            env["LAB_CONFIG_DIGEST"] = digest_of(digests, s.name, ignore_reloadable=True)[:16]
             command = s.command.format(**ctx, name=s.name, port=self.settings.port(s.port) if s.port else "")
             programs.append(Program(s.name, command, env, str(REPO), str(self.settings.log_dir / f"{s.name}.out"),
                                     user=s.user, stop_signal=s.stop_signal))
@@ -226,6 +236,10 @@ class LocalStack:
         with psycopg.connect(host=str(self.run / "pgsocket"), port=s.port("postgres"), user="postgres",
                              dbname="postgres", autocommit=True) as conn:
             conn.execute("SET pg_stat_statements.track_utility = off")
+            # nor in the server log, whatever the P7 audit arm logs (statements, durations, pgaudit)
+            for quiet in ("log_statement = 'none'", "log_duration = off", "log_min_duration_statement = -1",
+                          "pgaudit.log = 'none'"):
+                conn.execute(f"SET {quiet}")
             for role, secret in ((s.db_user, "db_password"), ("lab_monitor", "monitor_password")):
                 if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                     conn.execute(f'CREATE ROLE "{role}" LOGIN')

@@ -40,9 +40,11 @@ def render_configs(src: Path, dst: Path, context: dict, only: set[str] | None = 
     return digests
 
 
-def digest_of(digests: dict[str, str], folder: str) -> str:
-    """One fingerprint for everything rendered under ``folder`` (a service's config)."""
+def digest_of(digests: dict[str, str], folder: str, ignore_reloadable: bool = False) -> str:
+    """One fingerprint for everything rendered under ``folder`` (a service's config); with
+    ``ignore_reloadable``, files named ``*.reload.*`` (re-read on SIGHUP) are left out."""
     h = hashlib.sha256()
-    for rel in sorted(k for k in digests if k.split("/", 1)[0] == folder):
+    for rel in sorted(k for k in digests if k.split("/", 1)[0] == folder
+                      and not (ignore_reloadable and ".reload." in k.rsplit("/", 1)[-1])):
         h.update(f"{rel}={digests[rel]}".encode())
     return h.hexdigest()

@@ -18,6 +18,7 @@ class Toggle:
     choices: tuple[str, ...] = ()  # empty: any value of the right kind
     numeric: bool = False
     doc: str = ""
+    reload: bool = False  # applied by a config reload (SIGHUP): the service keeps running, connections survive
 
     def validate(self, value: str) -> str:
         value = str(value).strip()
@@ -39,6 +40,8 @@ class ToggleError(ValueError):
 
 
 _ONOFF = ("off", "on")
+#: P7 audit modes; what each sets in postgresql.conf is in stack/config/postgres/postgresql.conf.j2
+PG_AUDIT_CHOICES = ("none", "statement-all", "pgaudit-write", "pgaudit-all")
 
 TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("SENTINEL_CACHE", "off", ("api",), _ONOFF, doc="P1 Redis query cache for the dashboard"),
@@ -57,8 +60,11 @@ TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("TRUTHSYNC_BATCH_MAX", "1000", ("truthsync-*",), numeric=True, doc="texts allowed in one batch"),
     Toggle("REMEDIATOR_MODE", "dry-run", ("remediator",), ("off", "dry-run", "on"),
            doc="P3 act on alerts (on), only record decisions (dry-run), or ignore them (off)"),
-    Toggle("PG_LOG_MIN_DURATION_MS", "250", ("postgres",), numeric=True,
+    Toggle("PG_LOG_MIN_DURATION_MS", "250", ("postgres",), numeric=True, reload=True,
            doc="P7 log statements slower than this (ms); -1 turns it off"),
+    Toggle("PG_AUDIT", "none", ("postgres",), PG_AUDIT_CHOICES, reload=True,
+           doc="P7 statement audit: none, statement-all (log_statement='all' + log_duration, the design's), "
+               "pgaudit-write (pgaudit.log='write, ddl, role') or pgaudit-all (pgaudit.log='all')"),
 )}
 
 
@@ -77,9 +83,18 @@ def defaults() -> dict[str, str]:
 
 
 def for_service(service: str, toggles: dict[str, str]) -> dict[str, str]:
-    """The toggle variables ``service`` sees: defaults overlaid with ``toggles``."""
+    """The toggle variables ``service`` sees: defaults overlaid with ``toggles``. Reloadable toggles are
+    rendered into config files, not the environment (a changed environment means a restart)."""
     merged = {**defaults(), **toggles}
-    return {name: merged[name] for name, t in TOGGLES.items() if t.affects(service)}
+    return {name: merged[name] for name, t in TOGGLES.items() if t.affects(service) and not t.reload}
+
+
+def reload_only(service: str, before: dict[str, str], after: dict[str, str]) -> bool:
+    """Whether ``service``'s toggles differ between ``before`` and ``after`` and every difference
+    is one a config reload applies (no restart needed)."""
+    old, new = {**defaults(), **before}, {**defaults(), **after}
+    changed = [t for name, t in TOGGLES.items() if t.affects(service) and old[name] != new[name]]
+    return bool(changed) and all(t.reload for t in changed)
 
 
 def parse_assignments(pairs: list[str]) -> dict[str, str]:

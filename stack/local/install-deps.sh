@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(postgresql postgresql-contrib redis-server prometheus prometheus-alertmanager
           prometheus-node-exporter prometheus-postgres-exporter prometheus-redis-exporter
-          prometheus-nginx-exporter nginx mtail)
+          prometheus-nginx-exporter nginx mtail postgresql-15-pgaudit)
 BINARIES=(redis-server prometheus promtool prometheus-alertmanager amtool prometheus-node-exporter
           prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter nginx mtail)
 
@@ -15,6 +15,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
    ! ls /usr/share/postgresql/*/extension/pg_stat_statements.control >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+# P7's audit arms: pgaudit for the lab's PostgreSQL 15 (preloaded by the lab whenever it is installed)
+ls /usr/lib/postgresql/*/lib/pgaudit.so >/dev/null 2>&1 || missing+=(pgaudit)
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all system packages present"
   exit 0
@@ -37,7 +39,7 @@ if [ -r /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
 else
   cat >&2 <<MSG
 install-deps: this is not Debian/Ubuntu; install these yourself, then run make again:
-  PostgreSQL 15 or 16 server with contrib (pg_stat_statements, pg_trgm), Redis 7, Prometheus 2.x
+  PostgreSQL 15 or 16 server with contrib (pg_stat_statements, pg_trgm) and pgaudit, Redis 7, Prometheus 2.x
   (with promtool), Alertmanager (with amtool), node_exporter, postgres_exporter, redis_exporter,
   nginx-prometheus-exporter, nginx, mtail.
   Names must match the Debian binaries (prometheus-alertmanager, prometheus-node-exporter, ...) or be

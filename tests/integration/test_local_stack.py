@@ -84,13 +84,22 @@ def test_the_nginx_proxy_answers_and_only_on_loopback(lab_stack):
 
 def test_apply_restarts_only_the_services_a_toggle_affects(lab_stack):
     before = {s.name: s.pid for s in lab_stack.status()}
-    restarted = lab_stack.apply({"PG_LOG_MIN_DURATION_MS": "100"})
-    after = {s.name: s.pid for s in lab_stack.status()}
-    assert restarted == ["postgres"]
-    assert after["postgres"] != before["postgres"]
-    assert {n: p for n, p in after.items() if n != "postgres"} == {n: p for n, p in before.items() if n != "postgres"}
-    assert "log_min_duration_statement = 100" in (lab_stack.run / "config/postgres/postgresql.conf").read_text()
-    assert lab_stack.apply({"PG_LOG_MIN_DURATION_MS": "100"}) == []  # same value: nothing restarts
+    try:
+        restarted = lab_stack.apply({"SENTINEL_CACHE": "on"})
+        after = {s.name: s.pid for s in lab_stack.status()}
+        assert restarted == ["api"]
+        assert after["api"] != before["api"]
+        assert {n: p for n, p in after.items() if n != "api"} == {n: p for n, p in before.items() if n != "api"}
+        assert lab_stack.apply({"SENTINEL_CACHE": "on"}) == []  # same value: nothing restarts
+    finally:
+        lab_stack.apply({"SENTINEL_CACHE": "off"})
+
+
+def test_a_reloadable_toggle_reloads_postgres_and_restarts_nothing(lab_stack):
+    before = {s.name: s.pid for s in lab_stack.status()}
+    assert lab_stack.apply({"PG_LOG_MIN_DURATION_MS": "100"}) == []
+    assert {s.name: s.pid for s in lab_stack.status()} == before
+    assert "log_min_duration_statement = 100" in (lab_stack.run / "config/postgres/audit.reload.conf").read_text()
 
 
 def test_a_truthsync_toggle_restarts_every_instance_and_nothing_else(lab_stack):

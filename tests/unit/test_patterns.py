@@ -51,7 +51,7 @@ def test_each_pattern_has_one_primary_claim_and_its_other_claims_are_secondary(p
 
 PROBE_CHECKS = {"stale-reads": "stale_checks", "ratelimit-burst": "burst_sent", "notify-latency": "notifications_sent",
                 "celery-tasks": "tasks_compared", "api-cache-hit-ratio": "api_cache_lookups",
-                "truthsync-hit-ratio": "cache_lookups"}
+                "truthsync-hit-ratio": "cache_lookups", "pg-audit-trail": "slow_planted"}
 
 
 @pytest.mark.parametrize("pattern", patterns.PATTERNS, ids=lambda p: p.id)
