@@ -49,6 +49,8 @@ TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("SENTINEL_RATELIMIT_PER_MIN", "600", ("api",), numeric=True, doc="requests a user may make per minute"),
     Toggle("SENTINEL_SESSIONS", "jwt", ("api",), ("jwt", "redis"), doc="P1 sessions: signed JWT or Redis"),
     Toggle("SENTINEL_NOTIFY", "poll", ("api",), ("poll", "pubsub"), doc="P1 notifications: polling or Redis pub/sub"),
+    Toggle("SENTINEL_NOTIFY_POLL_S", "1.0", ("api",), numeric=True,
+           doc="seconds between a polling stream's looks for new incidents"),
     Toggle("SENTINEL_CELERY_METRICS", "off", ("worker",), METRICS_MODES,
            doc="P6 Celery task metrics for Prometheus; drop|duplicate miscount on purpose (positive controls only)"),
     Toggle("TRUTHSYNC_L2", "off", ("truthsync-*",), _ONOFF, doc="P5 shared Redis cache behind each instance's L1"),
