@@ -189,6 +189,7 @@ class NotifyLatency(Probe):
     or polls Postgres (``SENTINEL_NOTIFY_POLL_S``), which is what the pattern compares."""
 
     background = True
+    SILENCE_S = 20.0  # longer than the stream's 15 s keep-alive
 
     def __init__(self, every_s: float = 0.15):  # ~50 notifications per 8 s run: enough for a p95 over 4 runs
         super().__init__()
@@ -202,21 +203,34 @@ class NotifyLatency(Probe):
         login = _probe_login(ctx.scale, 0)
         listener = threading.Thread(target=self._listen, args=(ctx, login), daemon=True)
         listener.start()
-        self._subscribed.wait(10)
+        # writing before the stream is open would count pub/sub's undelivered events as missed
+        if not self._subscribed.wait(self.SILENCE_S) and not self.error:
+            raise RuntimeError(f"the notification stream did not open within {self.SILENCE_S:.0f} s")
         with _client(ctx, login) as client:
-            while not self._stop.wait(self.every_s):
+            while not self._stop.wait(self.every_s) and not self.error:
                 issued = time.monotonic()  # from the write's start: pub/sub may deliver before it returns
                 incident = _new_incident(client, "notification probe")
                 self.sent.setdefault(int(incident["id"]), issued)
         self._writing_done.set()
-        listener.join(timeout=15)
+        listener.join(timeout=self.SILENCE_S + 5)
 
     def _listen(self, ctx: ProbeContext, login) -> None:
+        """A stream that broke is the probe's failure (not measured), never notifications missed."""
+        try:
+            self._read_stream(ctx, login)
+        except Exception as exc:
+            self.error = f"notification stream: {type(exc).__name__}: {exc}"
+        finally:
+            self._subscribed.set()
+
+    def _read_stream(self, ctx: ProbeContext, login) -> None:
         import json
 
         with _client(ctx, login) as client:
-            # events arrive every ``every_s`` while the probe writes; a 2.5 s silence after it stopped ends the listen
-            with client.stream("GET", f"{API}/notifications/stream", timeout=httpx.Timeout(10, read=2.5)) as r:
+            # a pub/sub stream sends a keep-alive every 15 s; a longer silence while the probe writes is a fault,
+            # and after it stopped writing, one ends the listen with what never came counted as missed
+            timeout = httpx.Timeout(10, read=self.SILENCE_S)
+            with client.stream("GET", f"{API}/notifications/stream", timeout=timeout) as r:
                 r.raise_for_status()
                 try:
                     for line in r.iter_lines():
@@ -241,6 +255,8 @@ class NotifyLatency(Probe):
         return [("notify_ms", v) for v in self._latencies()]
 
     def values(self, ctx):
+        if self.error:
+            raise RuntimeError(self.error)
         latencies = self._latencies()
         out: Values = {"notifications_sent": (len(self.sent), "notifications"),
                        "notifications_missed": (len(self.sent) - len(latencies), "notifications")}
