@@ -398,6 +398,12 @@ def _total(frame: pd.DataFrame | None, metric: str, exclude_query: str | None = 
     return float(rows["value"].sum())
 
 
+def _pg_blocks(pg: pd.DataFrame | None) -> float | None:
+    """Shared buffers the statements touched: hits plus reads (database load a statement count hides)."""
+    hit, read = (_total(pg, m, exclude_query="pg_stat_statements") for m in ("shared_blks_hit", "shared_blks_read"))
+    return None if hit is None else hit + (read or 0.0)
+
+
 def derive(frames: dict[str, pd.DataFrame], seconds: float, probed: dict | None = None,
            app_user: str = "sentinel") -> pd.DataFrame:
     """The per-run scalars the statistics compare (``metric``, ``value``, ``unit``); ``probed`` adds
@@ -415,8 +421,11 @@ def derive(frames: dict[str, pd.DataFrame], seconds: float, probed: dict | None 
     if pg is not None and not pg.empty and "user" in pg:  # the application's statements, not the lab's
         pg = pg[pg["user"] == app_user]
     statements = _total(pg, "calls", exclude_query="pg_stat_statements")
+    exec_ms = _total(pg, "total_exec_time_ms", exclude_query="pg_stat_statements")
+    blocks = _pg_blocks(pg)
     commands = _total(frames.get("redis"), "total_commands_processed")
-    for name, count, unit in (("pg_statements", statements, "statements"), ("redis_commands", commands, "commands")):
+    for name, count, unit in (("pg_statements", statements, "statements"), ("pg_exec_ms", exec_ms, "ms"),
+                              ("pg_blocks", blocks, "blocks"), ("redis_commands", commands, "commands")):
         if count is not None:
             values[name] = (count, unit)
             if values.get("requests"):

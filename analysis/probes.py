@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Callable, Iterator
 
 import httpx
 import numpy as np
+import pandas as pd
 import psycopg
+from celery import Celery
 
 from analysis.audit_probe import PgAuditTrail
+from analysis.collect import celery as celery_collect
+from analysis.collect.logs import log_source
 from analysis.collect.prometheus import Prometheus
 from analysis.probe_base import Probe, ProbeContext, Values
+from stack.worker.app import INCIDENT_CREATED
 
 API = "/api/v1"
 
@@ -133,6 +139,7 @@ class NotifyLatency(Probe):
     or polls Postgres (``SENTINEL_NOTIFY_POLL_S``), which is what the pattern compares."""
 
     background = True
+    SILENCE_S = 20.0  # longer than the stream's 15 s keep-alive
 
     def __init__(self, every_s: float = 0.15):  # ~50 notifications per 8 s run: enough for a p95 over 4 runs
         super().__init__()
@@ -146,21 +153,34 @@ class NotifyLatency(Probe):
         login = _probe_login(ctx.scale, 0)
         listener = threading.Thread(target=self._listen, args=(ctx, login), daemon=True)
         listener.start()
-        self._subscribed.wait(10)
+        # writing before the stream is open would count pub/sub's undelivered events as missed
+        if not self._subscribed.wait(self.SILENCE_S) and not self.error:
+            raise RuntimeError(f"the notification stream did not open within {self.SILENCE_S:.0f} s")
         with _client(ctx, login) as client:
-            while not self._stop.wait(self.every_s):
+            while not self._stop.wait(self.every_s) and not self.error:
                 issued = time.monotonic()  # from the write's start: pub/sub may deliver before it returns
                 incident = _new_incident(client, "notification probe")
                 self.sent.setdefault(int(incident["id"]), issued)
         self._writing_done.set()
-        listener.join(timeout=15)
+        listener.join(timeout=self.SILENCE_S + 5)
 
     def _listen(self, ctx: ProbeContext, login) -> None:
+        """A stream that broke is the probe's failure (not measured), never notifications missed."""
+        try:
+            self._read_stream(ctx, login)
+        except Exception as exc:
+            self.error = f"notification stream: {type(exc).__name__}: {exc}"
+        finally:
+            self._subscribed.set()
+
+    def _read_stream(self, ctx: ProbeContext, login) -> None:
         import json
 
         with _client(ctx, login) as client:
-            # events arrive every ``every_s`` while the probe writes; a 2.5 s silence after it stopped ends the listen
-            with client.stream("GET", f"{API}/notifications/stream", timeout=httpx.Timeout(10, read=2.5)) as r:
+            # a pub/sub stream sends a keep-alive every 15 s; a longer silence while the probe writes is a fault,
+            # and after it stopped writing, one ends the listen with what never came counted as missed
+            timeout = httpx.Timeout(10, read=self.SILENCE_S)
+            with client.stream("GET", f"{API}/notifications/stream", timeout=timeout) as r:
                 r.raise_for_status()
                 try:
                     for line in r.iter_lines():
@@ -185,6 +205,8 @@ class NotifyLatency(Probe):
         return [("notify_ms", v) for v in self._latencies()]
 
     def values(self, ctx):
+        if self.error:
+            raise RuntimeError(self.error)
         latencies = self._latencies()
         out: Values = {"notifications_sent": (len(self.sent), "notifications"),
                        "notifications_missed": (len(self.sent) - len(latencies), "notifications")}
@@ -195,22 +217,67 @@ class NotifyLatency(Probe):
 
 
 class CeleryTasks(Probe):
-    """P6: what the workers really did (rows in Postgres) against what the metrics counted."""
+    """P6: every task the worker finished (its log lines) against what its metrics counted, per task
+    type and state, in both directions (missed and counted-but-never-run, never clipped at zero); and
+    the task's own run time (prerun → postrun), not its wait in the queue. Beside the load it enqueues
+    ``incident_created`` for an incident of its own at ``rate_per_s``, so an overhead has tasks to show
+    in (the workload alone makes about one a second). Counters are read from the worker's /metrics
+    before the load and after the queue drained, when only beat's tasks can run."""
+
+    background = True
+    TIMED = INCIDENT_CREATED  # the task whose run time is judged: short, so an overhead is visible
+
+    def __init__(self, rate_per_s: float = 20.0):
+        super().__init__()
+        self.rate_per_s, self.sent = rate_per_s, 0
+        self._before: Counter | None = None
+        self._since: datetime | None = None
+        self.found: celery_collect.Reconciliation | None = None  # per task and state, for a person to read
+
+    def start(self, ctx: ProbeContext) -> None:
+        try:
+            with _client(ctx, _probe_login(ctx.scale, -1)) as client:
+                self._incident = _new_incident(client, "celery-tasks probe")
+            celery_collect.wait_drained(ctx.settings.redis_url)  # the incident's own task, and the last run's
+            self._before, self._since = celery_collect.quiet_count(self._metrics_url(ctx))
+        except Exception as exc:  # reported by values(): a probe that could not look is not measured
+            self.error = f"{type(exc).__name__}: {exc}"
+            return
+        super().start(ctx)
+
+    def work(self, ctx: ProbeContext) -> None:
+        sender = Celery("sentinel-lab-probe", broker=ctx.settings.redis_url, set_as_current=False)
+        args = [int(self._incident["id"]), int(self._incident["tenant_id"])]
+        try:
+            while not self._stop.wait(1 / self.rate_per_s):
+                sender.send_task(INCIDENT_CREATED, args=args, retry=False)
+                self.sent += 1
+        finally:
+            sender.close()
+
+    @staticmethod
+    def _metrics_url(ctx: ProbeContext) -> str:
+        return f"{ctx.settings.url('worker')}/metrics"
 
     def values(self, ctx):
-        start, end = ctx.start, ctx.end
-        with psycopg.connect(ctx.settings.database_url, autocommit=True) as conn:
-            executed, p95 = conn.execute(
-                "SELECT count(*), percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM "
-                "e.created_at - i.opened_at) * 1000) FROM incident_events e JOIN incidents i ON i.id = e.incident_id "
-                "WHERE e.kind = 'created' AND i.opened_at BETWEEN %s AND %s", (start, end)).fetchone()
-        counted = Prometheus(ctx.settings.url("prometheus")).increase(
-            'sum(celery_tasks_total{task="sentinel.incident_created",state="succeeded"})', *_scrape_window(ctx))
-        seconds = max((end - start).total_seconds(), 1e-9)
-        out: Values = {"tasks_executed": (executed, "tasks"), "tasks_per_s": (executed / seconds, "tasks/s"),
-                       "tasks_unaccounted": (max(0.0, executed - counted), "tasks")}
-        if p95 is not None:
-            out["task_duration_p95_ms"] = (float(p95), "ms")
+        if self.error or self._before is None:
+            raise RuntimeError(self.error or "the probe never started")
+        celery_collect.wait_drained(ctx.settings.redis_url)
+        after, until = celery_collect.quiet_count(self._metrics_url(ctx))
+        lines = celery_collect.finished(log_source(ctx.settings), self._since, until)
+        self.found = found = celery_collect.reconcile(celery_collect.tally(lines),
+                                                      celery_collect.increase(self._before, after))
+        in_run = lines[(lines["timestamp"] >= pd.Timestamp(ctx.start)) & (lines["timestamp"] < pd.Timestamp(ctx.end))]
+        run_ms = lines.loc[(lines["task"] == self.TIMED) & (lines["state"] == "succeeded"), "duration_ms"]
+        seconds = max((ctx.end - ctx.start).total_seconds(), 1e-9)
+        out: Values = {"tasks_compared": (found.compared, "tasks"),
+                       "tasks_unaccounted": (found.unaccounted, "tasks"), "tasks_missed": (found.missed, "tasks"),
+                       "tasks_counted_not_run": (found.phantom, "tasks"),
+                       "tasks_per_s": (len(in_run) / seconds, "tasks/s"),
+                       "tasks_enqueued_by_probe": (self.sent, "tasks")}
+        if len(run_ms):
+            out["task_run_p50_ms"] = (float(run_ms.quantile(0.5)), "ms")
+            out["task_run_p95_ms"] = (float(run_ms.quantile(0.95)), "ms")
         return out
 
 

@@ -17,7 +17,7 @@ from analysis.collect import tidy
 
 #: the columns of a lines frame, whatever the source; other JSON fields are dropped.
 LINE_COLUMNS = ["timestamp", "service", "level", "logger", "message", "request_id", "tenant", "status",
-                "duration_ms"]
+                "duration_ms", "task"]
 
 
 @dataclass(frozen=True)

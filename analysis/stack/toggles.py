@@ -9,6 +9,8 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from stack.worker.config import METRICS_MODES
+
 
 @dataclass(frozen=True)
 class Toggle:
@@ -52,7 +54,10 @@ TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("SENTINEL_NOTIFY", "poll", ("api",), ("poll", "pubsub"), doc="P1 notifications: polling or Redis pub/sub"),
     Toggle("SENTINEL_AA_ARM", "a", ("api",), ("a", "b"),
            doc="no-op: the A/A pattern's arms flip it so the API restarts between them, as in a real pattern"),
-    Toggle("SENTINEL_CELERY_METRICS", "off", ("worker",), _ONOFF, doc="P6 Celery task metrics for Prometheus"),
+    Toggle("SENTINEL_NOTIFY_POLL_S", "1.0", ("api",), numeric=True,
+           doc="seconds between a polling stream's looks for new incidents"),
+    Toggle("SENTINEL_CELERY_METRICS", "off", ("worker",), METRICS_MODES,
+           doc="P6 Celery task metrics for Prometheus; drop|duplicate miscount on purpose (positive controls only)"),
     Toggle("TRUTHSYNC_L2", "off", ("truthsync-*",), _ONOFF, doc="P5 shared Redis cache behind each instance's L1"),
     Toggle("TRUTHSYNC_L1_SIZE", "10000", ("truthsync-*",), numeric=True, doc="entries in each instance's L1"),
     Toggle("TRUTHSYNC_L1_TTL_S", "300", ("truthsync-*",), numeric=True, doc="L1 entry lifetime"),

@@ -70,6 +70,7 @@ def run(cfg: WorkerConfig) -> None:
     try:
         if cfg.metrics:
             from stack.worker import metrics  # connects the task signal handlers
+            metrics.miscount(cfg.metrics_fault)
             server.serve(cfg.host, cfg.port, metrics.registry(cfg.redis_url, cfg.queues))
         else:
             server.serve(cfg.host, cfg.port)

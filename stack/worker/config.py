@@ -6,6 +6,10 @@ from dataclasses import dataclass
 
 from stack.envconfig import ConfigError, choice, number
 
+#: SENTINEL_CELERY_METRICS: off, on, or on but deliberately miscounting (positive controls only: a test
+#: selects ``drop`` or ``duplicate`` to show the lab's celery-tasks probe catches wrong counts)
+METRICS_MODES = ("off", "on", "drop", "duplicate")
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -15,7 +19,8 @@ class WorkerConfig:
     port: int = 8000
     service_name: str = "worker"
     log_file: str | None = None
-    metrics: bool = False  # SENTINEL_CELERY_METRICS=on
+    metrics: bool = False  # SENTINEL_CELERY_METRICS=on (or a miscounting mode)
+    metrics_fault: str | None = None  # SENTINEL_CELERY_METRICS=drop|duplicate: a positive-control switch
     concurrency: int = 2  # SENTINEL_WORKER_CONCURRENCY
     queues: tuple[str, ...] = ("celery",)  # SENTINEL_CELERY_QUEUES, comma-separated
     snapshot_retention_s: int = 3600  # SENTINEL_SNAPSHOT_RETENTION_S
@@ -27,13 +32,14 @@ class WorkerConfig:
         missing = [n for n in ("DATABASE_URL", "REDIS_URL") if not env.get(n)]
         if missing:
             raise ConfigError(f"set {' and '.join(missing)} (postgresql://… and redis://…) before starting the worker")
-        metrics = choice(env, "SENTINEL_CELERY_METRICS", "off", ("off", "on"))
+        metrics = choice(env, "SENTINEL_CELERY_METRICS", "off", METRICS_MODES)
         queues = tuple(q.strip() for q in (env.get("SENTINEL_CELERY_QUEUES") or "celery").split(",") if q.strip())
         return cls(
             database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"],
             host=env.get("HOST") or "127.0.0.1", port=number(env, "PORT", 8000, int),
             service_name=env.get("SERVICE_NAME") or "worker", log_file=env.get("LOG_FILE") or None,
-            metrics=metrics == "on", concurrency=number(env, "SENTINEL_WORKER_CONCURRENCY", 2, int),
+            metrics=metrics != "off", metrics_fault=None if metrics in ("off", "on") else metrics,
+            concurrency=number(env, "SENTINEL_WORKER_CONCURRENCY", 2, int),
             queues=queues or ("celery",),
             snapshot_retention_s=number(env, "SENTINEL_SNAPSHOT_RETENTION_S", 3600, int),
             event_retention_s=number(env, "SENTINEL_EVENT_RETENTION_S", 7 * 86400, int),

@@ -8,6 +8,7 @@ the broker at scrape time, so a backlog shows even when no worker takes tasks.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 
@@ -47,14 +48,36 @@ def _observe(task: str, state: str, seconds: float) -> None:
 tasklog.on_finished.append(_observe)  # prerun → postrun, timed once for the log line and the histogram
 
 
+#: every this many finished tasks (per pool process), a miscounting mode drops or doubles one count
+MISCOUNT_EVERY = 5
+_fault: str | None = None
+_finished = itertools.count(1)
+
+
+def miscount(fault: str | None) -> None:
+    """Positive control only (SENTINEL_CELERY_METRICS=drop|duplicate): leave every MISCOUNT_EVERY-th
+    finished task uncounted (``drop``) or count it twice (``duplicate``), so a test can show the lab's
+    probe finds unaccounted tasks in both directions. Called before the pool forks."""
+    global _fault
+    _fault = fault
+
+
+def _count_finished(task: str, state: str) -> None:
+    times = 1
+    if _fault and next(_finished) % MISCOUNT_EVERY == 0:
+        times = 0 if _fault == "drop" else 2
+    if times:
+        TASKS.labels(task, state).inc(times)
+
+
 @signals.task_success.connect
 def _succeeded(sender=None, **_):
-    TASKS.labels(_name(sender), "succeeded").inc()
+    _count_finished(_name(sender), "succeeded")
 
 
 @signals.task_failure.connect
 def _failed(sender=None, **_):
-    TASKS.labels(_name(sender), "failed").inc()
+    _count_finished(_name(sender), "failed")
 
 
 @signals.task_retry.connect

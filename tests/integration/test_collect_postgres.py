@@ -5,10 +5,12 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pandas as pd
 import psycopg
 import pytest
 
 from analysis.collect import postgres
+from analysis.experiment import derive
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +71,21 @@ def test_slow_queries_come_from_the_server_log(pg_dsn):
     hits = slow[slow["query"].str.contains("slow-one")]
     assert len(hits) == 1 and hits["value"].iloc[0] >= 100
     assert not slow["query"].str.contains("fast-one").any()
+
+
+def test_database_load_per_request_is_non_zero_on_a_real_postgres(pg_dsn):
+    """What ``derive`` reads from a real run's delta: execution time and shared blocks of the
+    application role's statements, per request, both above zero."""
+    table = f"load_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 5000) g")
+        before = postgres.statements(pg_dsn)
+        for i in range(20):
+            conn.execute(f"SELECT count(*) FROM {table} WHERE v LIKE %s", (f"{i % 10}%",))
+    delta = postgres.statements_delta(before, postgres.statements(pg_dsn))
+    now = datetime.now(timezone.utc)
+    requests = pd.DataFrame({"timestamp": [now] * 10, "name": "x", "response_time_ms": 1.0, "success": True})
+    derived = derive({"requests": requests, "postgres": delta}, 1.0, app_user="sentinel").set_index("metric")["value"]
+    assert derived["pg_statements"] >= 20
+    assert derived["pg_exec_ms_per_request"] > 0
+    assert derived["pg_blocks_per_request"] >= 20 * 30 / 10  # 5,000 rows of ~45 bytes: dozens of pages a scan

@@ -5,10 +5,11 @@ import os
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 
 import pytest
 
-from analysis.probes import NotifyLatency, ProbeContext, RateLimitBurst, StaleReads
+from analysis.probes import CeleryTasks, NotifyLatency, ProbeContext, RateLimitBurst, StaleReads
 from analysis.stack import toggles
 
 pytestmark = pytest.mark.integration
@@ -57,3 +58,30 @@ def test_pubsub_delivers_notifications_sooner_than_polling(seeded):
     for values in (polled, pushed):
         assert values["notifications_sent"][0] >= 5 and values["notifications_missed"][0] == 0
     assert pushed["notify_p50_ms"][0] < polled["notify_p50_ms"][0]
+
+
+def _celery(stack, mode: str, seconds: float = 3) -> dict:
+    """The celery-tasks probe over a short window with the worker's metrics in ``mode``."""
+    ctx, probe = _arm(stack, SENTINEL_CELERY_METRICS=mode), CeleryTasks(rate_per_s=20)
+    probe.start(ctx)
+    ctx.start = datetime.now(timezone.utc)
+    time.sleep(seconds)
+    ctx.end = datetime.now(timezone.utc)
+    values = probe.finish(ctx)
+    assert probe.error is None, probe.error
+    return {name: value for name, (value, _) in values.items()} | {"differences": probe.found.differences}
+
+
+def test_celery_metrics_count_every_task_and_the_probe_times_the_task_itself(seeded):
+    counted = _celery(seeded, "on")
+    assert counted["tasks_enqueued_by_probe"] >= 30 and counted["tasks_compared"] >= counted["tasks_enqueued_by_probe"]
+    assert counted["tasks_unaccounted"] == 0, counted["differences"]
+    assert counted["tasks_per_s"] >= 5 and 0 < counted["task_run_p50_ms"] <= counted["task_run_p95_ms"]
+
+
+def test_positive_control_metrics_that_drop_or_duplicate_counts_leave_tasks_unaccounted_both_ways(seeded):
+    dropped, duplicated = _celery(seeded, "drop"), _celery(seeded, "duplicate")
+    assert dropped["tasks_missed"] > 0 and dropped["tasks_counted_not_run"] == 0
+    assert duplicated["tasks_counted_not_run"] > 0 and duplicated["tasks_missed"] == 0
+    for found in (dropped, duplicated):  # every 5th finished task per pool process is miscounted
+        assert found["tasks_unaccounted"] >= found["tasks_compared"] // 10

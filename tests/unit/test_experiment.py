@@ -187,3 +187,20 @@ def test_resuming_a_study_that_found_the_stack_running_leaves_it_running(tmp_pat
     stack = FakeStack(up=True)
     _study(tmp_path, stack, repeats=2).run(resume=True)
     assert "down" not in stack.calls
+
+
+def test_database_load_is_execution_time_and_blocks_of_the_application_role_per_request():
+    t = pd.Timestamp("2025-01-01", tz="UTC")
+    req = pd.DataFrame({"timestamp": [t, t + pd.Timedelta(seconds=10)], "name": "x",
+                        "response_time_ms": [10.0, 30.0], "success": [True, True]})
+    rows = [("sentinel", "SELECT 1", "total_exec_time_ms", 8.0), ("sentinel", "SELECT 1", "shared_blks_hit", 30.0),
+            ("sentinel", "SELECT 1", "shared_blks_read", 10.0), ("sentinel", "SELECT 2", "total_exec_time_ms", 2.0),
+            # the lab's own reads and another role's statements are not the application's load
+            ("sentinel", "SELECT * FROM pg_stat_statements", "total_exec_time_ms", 500.0),
+            ("sentinel_probe", "SELECT 1", "total_exec_time_ms", 700.0),
+            ("sentinel_probe", "SELECT 1", "shared_blks_hit", 900.0)]
+    pg = pd.DataFrame([{"timestamp": t, "user": u, "query": q, "metric": m, "value": v} for u, q, m, v in rows])
+    derived = experiment.derive({"requests": req, "postgres": pg}, 10.0).set_index("metric")
+    assert derived.loc["pg_exec_ms", "value"] == 10 and derived.loc["pg_exec_ms_per_request", "value"] == 5
+    assert derived.loc["pg_blocks", "value"] == 40 and derived.loc["pg_blocks_per_request", "value"] == 20
+    assert derived.loc["pg_exec_ms_per_request", "unit"] == "ms/request"

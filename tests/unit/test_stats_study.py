@@ -49,7 +49,7 @@ def test_a_cache_that_halves_statements_holds_and_an_untouched_metric_shows_no_c
     assert (table.loc["aa", "verdict"] == "not measured").all()
     assert table.loc[("redis-cache", "pg_statements_per_request"), "role"] == "primary"
     p95 = table.loc[("redis-cache", "dashboard_p95_ms")]
-    assert p95["role"] == "secondary" and "Bonferroni over 5" in p95["reason"] and p95["runs"] == "5 ABBA pairs"
+    assert p95["role"] == "secondary" and "Bonferroni over 6" in p95["reason"] and p95["runs"] == "5 ABBA pairs"
     assert p95["noise_source"].startswith("constant")
 
 

@@ -54,3 +54,10 @@ def test_worker_refuses_a_bad_toggle_with_a_message():
     done = subprocess.run([sys.executable, "-m", "stack.worker"], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "SENTINEL_CELERY_METRICS='maybe': choose one of off, on" in done.stderr
+
+
+def test_the_miscounting_modes_are_metrics_on_with_a_fault_for_positive_controls():
+    for mode in ("drop", "duplicate"):
+        cfg = WorkerConfig.from_env({**BASE, "SENTINEL_CELERY_METRICS": mode})
+        assert (cfg.metrics, cfg.metrics_fault) == (True, mode)
+    assert WorkerConfig.from_env({**BASE, "SENTINEL_CELERY_METRICS": "on"}).metrics_fault is None
