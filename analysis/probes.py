@@ -18,9 +18,12 @@ from typing import Callable, Iterator
 import httpx
 import numpy as np
 import psycopg
+import redis
 
 from analysis.collect.prometheus import Prometheus
 from analysis.settings import Settings
+from analysis.stack import toggles
+from stack.api import ratelimit
 
 API = "/api/v1"
 Values = dict[str, tuple[float, str]]
@@ -38,31 +41,65 @@ class ProbeContext:
 
 
 class Probe:
-    """``start`` before the load, ``finish`` after it; background probes override ``work``."""
+    """``start`` before the load, ``finish`` after it; background probes override ``work``.
+
+    ``checks`` names the derived metric holding how many checks the probe made in the run. A probe
+    that erred (in its thread, in ``finish``, a failed login …) or made no checks reports only that
+    count and its ``error``: its judged metrics have no value, so the run's verdict is "not measured"
+    with the error as the reason, never a pass.
+    """
 
     background = False
+    checks: str | None = None
+    join_timeout_s = 30.0
 
     def __init__(self):
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.error: str | None = None
 
     def start(self, ctx: ProbeContext) -> None:
         if self.background:
-            self._thread = threading.Thread(target=self._guarded, args=(ctx,), daemon=True, name=type(self).__name__)
-            self._thread.start()
+            self.spawn(self.work, ctx)
+
+    def spawn(self, target: Callable, *args) -> threading.Thread:
+        """A daemon thread whose exception becomes the probe's ``error`` (the first one wins)."""
+        thread = threading.Thread(target=self._guarded, args=(target, *args), daemon=True,
+                                  name=f"{type(self).__name__}.{target.__name__}")
+        self._threads.append(thread)
+        thread.start()
+        return thread
 
     def finish(self, ctx: ProbeContext) -> Values:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
-        return self.values(ctx)
-
-    def _guarded(self, ctx: ProbeContext) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout=self.join_timeout_s)
+            if thread.is_alive():
+                self.fail(f"{thread.name} still running {self.join_timeout_s:g} s after the run")
         try:
-            self.work(ctx)
+            values = self.values(ctx)
+        except Exception as exc:
+            self.fail(f"{type(exc).__name__}: {exc}")
+            values = {}
+        return self.vetted(values)
+
+    def fail(self, message: str) -> None:
+        self.error = self.error or message
+
+    def vetted(self, values: Values) -> Values:
+        """``values`` as they may be judged: only the check count when the probe erred or checked nothing."""
+        if self.checks is None:
+            return {} if self.error else values
+        made = values.get(self.checks, (0, "checks"))
+        if not self.error and not made[0]:
+            self.fail(f"made no checks ({self.checks} = 0)")
+        return {self.checks: made} if self.error else values
+
+    def _guarded(self, target: Callable, *args) -> None:
+        try:
+            target(*args)
         except Exception as exc:  # a probe that broke is reported, never silently counted as zero
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.fail(f"{type(exc).__name__}: {exc}")
 
     def work(self, ctx: ProbeContext) -> None:
         raise NotImplementedError
@@ -117,6 +154,7 @@ class StaleReads(Probe):
     """
 
     background = True
+    checks = "stale_checks"
     _ROLLED = ("SELECT count(*) FROM incidents WHERE tenant_id = %s "
                "AND opened_at > %s::timestamptz - interval '24 hours' AND opened_at <= now() - interval '24 hours'")
 
@@ -142,39 +180,94 @@ class StaleReads(Probe):
 
 
 class RateLimitBurst(Probe):
-    """P1 rate limit: one user fires the limit plus a margin, 50 at a time; count what got through."""
+    """P1 rate limit: two bursts straddling a window boundary from a fresh key; the most requests
+    admitted within any window's length, against the limit.
 
-    def __init__(self, margin: int = 100, concurrency: int = 50):
+    The probe's keys are deleted, one request opens the window (the published limiter's window starts
+    at a user's first request), then ``limit + margin`` requests go out ``concurrency`` at a time
+    ``lead_s`` before that window ends, and as many again just after it ends. ``burst_admitted`` (the
+    opening request and the first burst's admissions) is the clean-window check: from a fresh key any
+    limiter admits at least the limit, so fewer means something else used the budget and the run is not
+    measured. Over-admissions count only what provably fell within one window (see ``most_within``).
+    """
+
+    background = True
+    checks = "burst_sent"
+
+    def __init__(self, margin: int = 50, concurrency: int = 50, lead_s: float | None = None):
         super().__init__()
-        self.margin, self.concurrency = margin, concurrency
-        self.admitted = self.rejected = 0
+        self.margin, self.concurrency, self.lead_s = margin, concurrency, lead_s
+        self.calls: list[tuple[float, float, int]] = []  # (sent, answered, status), monotonic seconds
+        self.opening = 0
+        self.limit, self.window_s = 0, 0.0
 
-    def finish(self, ctx: ProbeContext) -> Values:
-        limit = int(float(ctx.toggles.get("SENTINEL_RATELIMIT_PER_MIN", "600")))
+    def start(self, ctx: ProbeContext) -> None:
+        arm = {**toggles.defaults(), **ctx.toggles}
+        self.limit = int(float(arm["SENTINEL_RATELIMIT_PER_MIN"]))
+        self.window_s = float(arm["SENTINEL_RATELIMIT_WINDOW_S"])
+        self.join_timeout_s = self.window_s + 60  # the second burst starts a window after the first request
+        super().start(ctx)
+
+    def work(self, ctx: ProbeContext) -> None:
+        lead = self.lead_s if self.lead_s is not None else self.window_s / 3
         login = _probe_login(ctx.scale, -1)
+        with redis.Redis.from_url(ctx.settings.redis_url) as r:  # a fresh key for every run
+            r.delete(*(limiter.key(login.user_id, f"GET:{API}/dashboard/{{tenant_id}}")
+                       for limiter in ratelimit.LIMITERS.values()))
         with _client(ctx, login) as client:
             url = f"{API}/dashboard/{login.tenant_id}"
-            statuses: list[int] = []
-            lock = threading.Lock()
+            self._fire(client, url, 1)
+            opened_sent, opened_answered, _ = self.calls[0]
+            self._sleep_until(opened_sent + self.window_s - lead)
+            self._fire(client, url, self.limit + self.margin)
+            self.opening = sum(status == 200 for _, _, status in self.calls)
+            self._sleep_until(opened_answered + self.window_s + 0.05)
+            self._fire(client, url, self.limit + self.margin)
 
-            def fire(n: int) -> None:
-                with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as c:
-                    for _ in range(n):
-                        code = c.get(url).status_code
-                        with lock:
-                            statuses.append(code)
+    @staticmethod
+    def _sleep_until(moment: float) -> None:
+        time.sleep(max(0.0, moment - time.monotonic()))
 
-            total, per = limit + self.margin, -(-(limit + self.margin) // self.concurrency)
-            threads = [threading.Thread(target=fire, args=(min(per, total - i * per),))
-                       for i in range(self.concurrency) if total - i * per > 0]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        self.admitted = sum(s == 200 for s in statuses)
-        self.rejected = sum(s == 429 for s in statuses)
-        return {"admitted_over_limit": (max(0, self.admitted - limit), "requests"),
-                "burst_admitted": (self.admitted, "requests"), "burst_rejected": (self.rejected, "requests")}
+    def _fire(self, client: httpx.Client, url: str, total: int) -> None:
+        lock = threading.Lock()
+
+        def fire(n: int) -> None:
+            with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as c:
+                for _ in range(n):
+                    sent = time.monotonic()
+                    status = c.get(url).status_code
+                    with lock:
+                        self.calls.append((sent, time.monotonic(), status))
+
+        per = -(-total // self.concurrency)
+        threads = [self.spawn(fire, min(per, total - i * per)) for i in range(self.concurrency) if total > i * per]
+        for t in threads:
+            t.join()
+
+    def values(self, ctx):
+        sent, answered, status = (np.array(column) for column in zip(*self.calls)) if self.calls else ([], [], [])
+        admitted = np.asarray(status) == 200
+        odd = [int(s) for s in status if s not in (200, 429)]
+        if odd:
+            self.fail(f"{len(odd)} of {len(status)} burst requests answered neither 200 nor 429 "
+                      f"(first: {odd[0]}); the limiter was not what answered")
+        if self.calls and self.opening < self.limit:
+            self.fail(f"window not clean: a fresh key admitted {self.opening} of the {self.limit}-request limit "
+                      "(something else used the probe's budget)")
+        most = most_within(np.asarray(sent)[admitted], np.asarray(answered)[admitted], self.window_s)
+        return {"burst_sent": (len(self.calls), "requests"), "burst_admitted": (self.opening, "requests"),
+                "burst_rejected": (int(np.sum(np.asarray(status) == 429)), "requests"),
+                "window_admitted_max": (most, "requests"),
+                "admitted_over_limit": (max(0, most - self.limit), "requests")}
+
+
+def most_within(sent: np.ndarray, answered: np.ndarray, window_s: float) -> int:
+    """The most admissions that provably fell within one window: for each admitted request, those sent
+    no earlier and answered less than ``window_s`` after it was sent. The server admitted each between
+    its send and its answer, so a correct sliding limiter is never charged for the network's jitter."""
+    order = np.argsort(sent)
+    sent, answered = np.asarray(sent)[order], np.asarray(answered)[order]
+    return max((int(np.count_nonzero(answered[i:] < sent[i] + window_s)) for i in range(len(sent))), default=0)
 
 
 class NotifyLatency(Probe):
@@ -183,6 +276,7 @@ class NotifyLatency(Probe):
     or polls Postgres (``SENTINEL_NOTIFY_POLL_S``), which is what the pattern compares."""
 
     background = True
+    checks = "notifications_sent"
 
     def __init__(self, every_s: float = 0.15):  # ~50 notifications per 8 s run: enough for a p95 over 4 runs
         super().__init__()
@@ -194,8 +288,7 @@ class NotifyLatency(Probe):
 
     def work(self, ctx: ProbeContext) -> None:
         login = _probe_login(ctx.scale, 0)
-        listener = threading.Thread(target=self._listen, args=(ctx, login), daemon=True)
-        listener.start()
+        listener = self.spawn(self._listen, ctx, login)
         self._subscribed.wait(10)
         with _client(ctx, login) as client:
             while not self._stop.wait(self.every_s):
@@ -247,6 +340,8 @@ class NotifyLatency(Probe):
 class CeleryTasks(Probe):
     """P6: what the workers really did (rows in Postgres) against what the metrics counted."""
 
+    checks = "tasks_compared"
+
     def values(self, ctx):
         start, end = ctx.start, ctx.end
         with psycopg.connect(ctx.settings.database_url, autocommit=True) as conn:
@@ -257,7 +352,7 @@ class CeleryTasks(Probe):
         counted = Prometheus(ctx.settings.url("prometheus")).increase(
             'sum(celery_tasks_total{task="sentinel.incident_created",state="succeeded"})', *_scrape_window(ctx))
         seconds = max((end - start).total_seconds(), 1e-9)
-        out: Values = {"tasks_executed": (executed, "tasks"), "tasks_per_s": (executed / seconds, "tasks/s"),
+        out: Values = {"tasks_compared": (executed, "tasks"), "tasks_executed": (executed, "tasks"), "tasks_per_s": (executed / seconds, "tasks/s"),
                        "tasks_unaccounted": (max(0.0, executed - counted), "tasks")}
         if p95 is not None:
             out["task_duration_p95_ms"] = (float(p95), "ms")
@@ -267,16 +362,16 @@ class CeleryTasks(Probe):
 class CounterRatio(Probe):
     """A hit ratio from the servers' own counters over the run, read from Prometheus."""
 
-    def __init__(self, misses: str, total: str, name: str):
+    def __init__(self, misses: str, total: str, name: str, checks: str):
         super().__init__()
-        self.misses, self.total, self.name = misses, total, name
+        self.misses, self.total, self.name, self.checks = misses, total, name, checks
 
     def values(self, ctx):
         prom = Prometheus(ctx.settings.url("prometheus"))
         start, end = _scrape_window(ctx)
         total = prom.increase(self.total, start, end)
         misses = prom.increase(self.misses, start, end)
-        return {self.name: ((total - misses) / total, "ratio")} if total > 0 else {}
+        return {self.checks: (total, "lookups"), **({self.name: ((total - misses) / total, "ratio")} if total > 0 else {})}
 
 
 def _scrape_window(ctx: ProbeContext) -> tuple[datetime, datetime]:
@@ -292,7 +387,8 @@ PROBES: dict[str, Callable[[], Probe]] = {
     "celery-tasks": CeleryTasks,
     "api-cache-hit-ratio": lambda: CounterRatio(
         'sum(sentinel_cache_requests_total{result!="hit"})', "sum(sentinel_cache_requests_total)",
-        name="api_cache_hit_ratio"),
+        name="api_cache_hit_ratio", checks="api_cache_lookups"),
     "truthsync-hit-ratio": lambda: CounterRatio(
-        'sum(truthsync_claims_total{cache="miss"})', "sum(truthsync_claims_total)", name="cache_hit_ratio"),
+        'sum(truthsync_claims_total{cache="miss"})', "sum(truthsync_claims_total)", name="cache_hit_ratio",
+        checks="cache_lookups"),
 }
