@@ -123,9 +123,10 @@ def _probe_login(scale: str, which: int = -1):
 
 
 @contextmanager
-def _client(ctx: ProbeContext, login) -> Iterator[httpx.Client]:
-    """An HTTP client through Nginx, logged in as ``login``."""
-    with httpx.Client(base_url=ctx.settings.url("nginx"), timeout=10) as client:
+def _client(ctx: ProbeContext, login, max_connections: int = 10) -> Iterator[httpx.Client]:
+    """An HTTP client through Nginx, logged in as ``login`` (thread-safe: threads may share it)."""
+    with httpx.Client(base_url=ctx.settings.url("nginx"), timeout=30,
+                      limits=httpx.Limits(max_connections=max_connections)) as client:
         r = client.post(f"{API}/auth/login", json={"username": login.username, "password": login.password})
         r.raise_for_status()
         client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
@@ -160,7 +161,7 @@ class StaleReads(Probe):
 
     def __init__(self, interval_s: float = 0.5):
         super().__init__()
-        self.interval_s, self.checks, self.stale = interval_s, 0, 0
+        self.interval_s, self.checked, self.stale = interval_s, 0, 0
 
     def work(self, ctx: ProbeContext) -> None:
         login = _probe_login(ctx.scale, 0)  # tenant 1: the busiest, where the cache works hardest
@@ -172,11 +173,11 @@ class StaleReads(Probe):
                 after = dashboard_total(client.get(url).raise_for_status().json())
                 (rolled,) = db.execute(self._ROLLED, (login.tenant_id, first["generated_at"])).fetchone()
                 before = dashboard_total(first)
-                self.checks += 1
+                self.checked += 1
                 self.stale += after <= before - rolled
 
     def values(self, ctx):
-        return {"stale_reads": (self.stale, "reads"), "stale_checks": (self.checks, "checks")}
+        return {"stale_reads": (self.stale, "reads"), "stale_checks": (self.checked, "checks")}
 
 
 class RateLimitBurst(Probe):
@@ -212,32 +213,26 @@ class RateLimitBurst(Probe):
         lead = self.lead_s if self.lead_s is not None else self.window_s / 3
         login = _probe_login(ctx.scale, -1)
         with redis.Redis.from_url(ctx.settings.redis_url) as r:  # a fresh key for every run
-            r.delete(*(limiter.key(login.user_id, f"GET:{API}/dashboard/{{tenant_id}}")
-                       for limiter in ratelimit.LIMITERS.values()))
-        with _client(ctx, login) as client:
-            url = f"{API}/dashboard/{login.tenant_id}"
-            self._fire(client, url, 1)
+            r.delete(*(limiter.key(login.user_id, f"GET:{API}/incidents") for limiter in ratelimit.LIMITERS.values()))
+        with _client(ctx, login, max_connections=self.concurrency) as client:
+            url = f"{API}/incidents?page_size=1"  # the cheapest limited request: the limiter, not the query, is timed
+            self._fire(client, url, 1, time.monotonic())
             opened_sent, opened_answered, _ = self.calls[0]
-            self._sleep_until(opened_sent + self.window_s - lead)
-            self._fire(client, url, self.limit + self.margin)
+            self._fire(client, url, self.limit + self.margin, opened_sent + self.window_s - lead)
             self.opening = sum(status == 200 for _, _, status in self.calls)
-            self._sleep_until(opened_answered + self.window_s + 0.05)
-            self._fire(client, url, self.limit + self.margin)
+            self._fire(client, url, self.limit + self.margin, opened_answered + self.window_s + 0.05)
 
-    @staticmethod
-    def _sleep_until(moment: float) -> None:
-        time.sleep(max(0.0, moment - time.monotonic()))
-
-    def _fire(self, client: httpx.Client, url: str, total: int) -> None:
+    def _fire(self, client: httpx.Client, url: str, total: int, at: float) -> None:
+        """``total`` requests from ``concurrency`` threads (started beforehand) at the moment ``at``."""
         lock = threading.Lock()
 
         def fire(n: int) -> None:
-            with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as c:
-                for _ in range(n):
-                    sent = time.monotonic()
-                    status = c.get(url).status_code
-                    with lock:
-                        self.calls.append((sent, time.monotonic(), status))
+            time.sleep(max(0.0, at - time.monotonic()))
+            for _ in range(n):
+                sent = time.monotonic()
+                status = client.get(url).status_code
+                with lock:
+                    self.calls.append((sent, time.monotonic(), status))
 
         per = -(-total // self.concurrency)
         threads = [self.spawn(fire, min(per, total - i * per)) for i in range(self.concurrency) if total > i * per]
@@ -340,8 +335,6 @@ class NotifyLatency(Probe):
 class CeleryTasks(Probe):
     """P6: what the workers really did (rows in Postgres) against what the metrics counted."""
 
-    checks = "tasks_compared"
-
     def values(self, ctx):
         start, end = ctx.start, ctx.end
         with psycopg.connect(ctx.settings.database_url, autocommit=True) as conn:
@@ -352,7 +345,7 @@ class CeleryTasks(Probe):
         counted = Prometheus(ctx.settings.url("prometheus")).increase(
             'sum(celery_tasks_total{task="sentinel.incident_created",state="succeeded"})', *_scrape_window(ctx))
         seconds = max((end - start).total_seconds(), 1e-9)
-        out: Values = {"tasks_compared": (executed, "tasks"), "tasks_executed": (executed, "tasks"), "tasks_per_s": (executed / seconds, "tasks/s"),
+        out: Values = {"tasks_executed": (executed, "tasks"), "tasks_per_s": (executed / seconds, "tasks/s"),
                        "tasks_unaccounted": (max(0.0, executed - counted), "tasks")}
         if p95 is not None:
             out["task_duration_p95_ms"] = (float(p95), "ms")
