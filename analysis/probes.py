@@ -199,7 +199,7 @@ class RateLimitBurst(Probe):
         super().__init__()
         self.margin, self.concurrency, self.lead_s = margin, concurrency, lead_s
         self.calls: list[tuple[float, float, int]] = []  # (sent, answered, status), monotonic seconds
-        self.opening = 0
+        self.first_admitted = 0
         self.limit, self.window_s = 0, 0.0
 
     def start(self, ctx: ProbeContext) -> None:
@@ -219,7 +219,7 @@ class RateLimitBurst(Probe):
             self._fire(client, url, 1, time.monotonic())
             opened_sent, opened_answered, _ = self.calls[0]
             self._fire(client, url, self.limit + self.margin, opened_sent + self.window_s - lead)
-            self.opening = sum(status == 200 for _, _, status in self.calls)
+            self.first_admitted = sum(status == 200 for _, _, status in self.calls)
             self._fire(client, url, self.limit + self.margin, opened_answered + self.window_s + 0.05)
 
     def _fire(self, client: httpx.Client, url: str, total: int, at: float) -> None:
@@ -246,11 +246,11 @@ class RateLimitBurst(Probe):
         if odd:
             self.fail(f"{len(odd)} of {len(status)} burst requests answered neither 200 nor 429 "
                       f"(first: {odd[0]}); the limiter was not what answered")
-        if self.calls and self.opening < self.limit:
-            self.fail(f"window not clean: a fresh key admitted {self.opening} of the {self.limit}-request limit "
+        if self.calls and self.first_admitted < self.limit:
+            self.fail(f"window not clean: a fresh key admitted {self.first_admitted} of the {self.limit}-request limit "
                       "(something else used the probe's budget)")
         most = most_within(np.asarray(sent)[admitted], np.asarray(answered)[admitted], self.window_s)
-        return {"burst_sent": (len(self.calls), "requests"), "burst_admitted": (self.opening, "requests"),
+        return {"burst_sent": (len(self.calls), "requests"), "burst_admitted": (self.first_admitted, "requests"),
                 "burst_rejected": (int(np.sum(np.asarray(status) == 429)), "requests"),
                 "window_admitted_max": (most, "requests"),
                 "admitted_over_limit": (max(0, most - self.limit), "requests")}

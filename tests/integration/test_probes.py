@@ -37,8 +37,19 @@ def _run(probe, ctx, seconds: float):
     return values
 
 
+def _five_checks(probe: StaleReads, ctx) -> dict:
+    """Run the stale-read probe until it made five checks (a count, not a time: the machine is shared)."""
+    probe.start(ctx)
+    deadline = time.monotonic() + 180
+    while probe.checked < 5 and probe.error is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    values = probe.finish(ctx)
+    assert probe.error is None, probe.error
+    return values
+
+
 def test_with_the_cache_on_a_dashboard_read_after_a_write_is_never_stale(seeded):
-    values = _run(StaleReads(interval_s=0.2), _arm(seeded, SENTINEL_CACHE="on"), 4)
+    values = _five_checks(StaleReads(interval_s=0.2), _arm(seeded, SENTINEL_CACHE="on"))
     assert values["stale_checks"][0] >= 5
     assert values["stale_reads"][0] == 0
 
@@ -61,12 +72,11 @@ def test_the_burst_probe_counts_admissions_in_any_window_straddling_a_boundary(s
     assert probe.error is None, probe.error
     values = probe.values_seen
     assert values["burst_sent"][0] == 1 + 2 * 30 and values["burst_admitted"][0] >= 20  # a clean window
-    if over:  # naive: the fixed window's boundary; racy: the concurrent burst; off: no limit at all
+    if over:  # naive: the second burst, past the fixed window, gets a whole new limit (up to 2 × 20 - 1
+        # within 6 s when the first burst ends before the boundary); racy: the concurrent burst; off: no limit
         assert values["admitted_over_limit"][0] > 0
     else:
         assert values["admitted_over_limit"][0] == 0
-    if mode == "naive":  # the second burst, just past the fixed window, gets a whole new limit
-        assert values["window_admitted_max"][0] >= 2 * 20 - 1
 
 
 def test_a_burst_that_finds_its_window_used_is_not_measured(seeded):
@@ -80,9 +90,9 @@ def test_a_cache_that_skips_invalidation_is_caught_serving_stale_dashboards(seed
     ctx = _arm(seeded, SENTINEL_CACHE="on")
     admin = {"Authorization": f"Bearer {seeded.settings.secret('admin_token')}"}
     with httpx.Client(base_url=seeded.settings.url("api"), headers=admin, timeout=10) as api:
-        api.post("/api/v1/admin/faults", json={"skip_invalidation": True, "duration_s": 30}).raise_for_status()
+        api.post("/api/v1/admin/faults", json={"skip_invalidation": True, "duration_s": 300}).raise_for_status()
         try:
-            values = _run(StaleReads(interval_s=0.2), ctx, 4)
+            values = _five_checks(StaleReads(interval_s=0.2), ctx)
         finally:
             api.delete("/api/v1/admin/faults").raise_for_status()
     assert values["stale_checks"][0] >= 5
