@@ -32,6 +32,7 @@ PLANT_EVERY_S = 0.7  # pause between planting rounds (a round: a slow statement,
 
 class PgAuditTrail(Probe):
     background = True
+    checks = "slow_planted"
 
     def __init__(self, seed: int = 7):
         super().__init__()

@@ -328,13 +328,14 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     time.sleep(settings.scrape_interval_s + 0.5)  # a scrape after the run's end has happened
     probed, failed, samples = {}, [], []
     for name, probe in probes.items():
-        try:
+        try:  # Probe.finish withholds the judged values of a probe that erred or checked nothing
             probed.update(probe.finish(ctx))
-            samples += probe.samples()
         except Exception as exc:  # a broken probe leaves its metrics unmeasured, said in the meta
-            probe.error = probe.error or f"{type(exc).__name__}: {exc}"
+            probe.fail(f"{type(exc).__name__}: {exc}")
         if probe.error:
             failed.append(f"probe {name}: {probe.error}")
+        else:
+            samples += probe.samples()
     if samples:
         frames["samples"] = pd.DataFrame(samples, columns=["name", "value"])
     if "prometheus" in pattern.collect:

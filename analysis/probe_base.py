@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from analysis.settings import Settings
 
@@ -25,31 +26,65 @@ class ProbeContext:
 
 
 class Probe:
-    """``start`` before the load, ``finish`` after it; background probes override ``work``."""
+    """``start`` before the load, ``finish`` after it; background probes override ``work``.
+
+    ``checks`` names the derived metric holding how many checks the probe made in the run. A probe
+    that erred (in its thread, in ``finish``, a failed login …) or made no checks reports only that
+    count and its ``error``: its judged metrics have no value, so the run's verdict is "not measured"
+    with the error as the reason, never a pass.
+    """
 
     background = False
+    checks: str | None = None
+    join_timeout_s = 30.0
 
     def __init__(self):
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self.error: str | None = None
 
     def start(self, ctx: ProbeContext) -> None:
         if self.background:
-            self._thread = threading.Thread(target=self._guarded, args=(ctx,), daemon=True, name=type(self).__name__)
-            self._thread.start()
+            self.spawn(self.work, ctx)
+
+    def spawn(self, target: Callable, *args) -> threading.Thread:
+        """A daemon thread whose exception becomes the probe's ``error`` (the first one wins)."""
+        thread = threading.Thread(target=self._guarded, args=(target, *args), daemon=True,
+                                  name=f"{type(self).__name__}.{target.__name__}")
+        self._threads.append(thread)
+        thread.start()
+        return thread
 
     def finish(self, ctx: ProbeContext) -> Values:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=30)
-        return self.values(ctx)
-
-    def _guarded(self, ctx: ProbeContext) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout=self.join_timeout_s)
+            if thread.is_alive():
+                self.fail(f"{thread.name} still running {self.join_timeout_s:g} s after the run")
         try:
-            self.work(ctx)
+            values = self.values(ctx)
+        except Exception as exc:
+            self.fail(f"{type(exc).__name__}: {exc}")
+            values = {}
+        return self.vetted(values)
+
+    def fail(self, message: str) -> None:
+        self.error = self.error or message
+
+    def vetted(self, values: Values) -> Values:
+        """``values`` as they may be judged: only the check count when the probe erred or checked nothing."""
+        if self.checks is None:
+            return {} if self.error else values
+        made = values.get(self.checks, (0, "checks"))
+        if not self.error and not made[0]:
+            self.fail(f"made no checks ({self.checks} = 0)")
+        return {self.checks: made} if self.error else values
+
+    def _guarded(self, target: Callable, *args) -> None:
+        try:
+            target(*args)
         except Exception as exc:  # a probe that broke is reported, never silently counted as zero
-            self.error = f"{type(exc).__name__}: {exc}"
+            self.fail(f"{type(exc).__name__}: {exc}")
 
     def work(self, ctx: ProbeContext) -> None:
         raise NotImplementedError

@@ -20,12 +20,15 @@ import numpy as np
 import pandas as pd
 import psycopg
 from celery import Celery
+import redis
 
 from analysis.audit_probe import PgAuditTrail
 from analysis.collect import celery as celery_collect
 from analysis.collect.logs import log_source
 from analysis.collect.prometheus import Prometheus
 from analysis.probe_base import Probe, ProbeContext, Values
+from analysis.stack import toggles
+from stack.api import ratelimit
 from stack.worker.app import INCIDENT_CREATED
 
 API = "/api/v1"
@@ -42,9 +45,10 @@ def _probe_login(scale: str, which: int = -1):
 
 
 @contextmanager
-def _client(ctx: ProbeContext, login) -> Iterator[httpx.Client]:
-    """An HTTP client through Nginx, logged in as ``login``."""
-    with httpx.Client(base_url=ctx.settings.url("nginx"), timeout=10) as client:
+def _client(ctx: ProbeContext, login, max_connections: int = 10) -> Iterator[httpx.Client]:
+    """An HTTP client through Nginx, logged in as ``login`` (thread-safe: threads may share it)."""
+    with httpx.Client(base_url=ctx.settings.url("nginx"), timeout=30,
+                      limits=httpx.Limits(max_connections=max_connections)) as client:
         r = client.post(f"{API}/auth/login", json={"username": login.username, "password": login.password})
         r.raise_for_status()
         client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
@@ -73,12 +77,13 @@ class StaleReads(Probe):
     """
 
     background = True
+    checks = "stale_checks"
     _ROLLED = ("SELECT count(*) FROM incidents WHERE tenant_id = %s "
                "AND opened_at > %s::timestamptz - interval '24 hours' AND opened_at <= now() - interval '24 hours'")
 
     def __init__(self, interval_s: float = 0.5):
         super().__init__()
-        self.interval_s, self.checks, self.stale = interval_s, 0, 0
+        self.interval_s, self.checked, self.stale = interval_s, 0, 0
 
     def work(self, ctx: ProbeContext) -> None:
         login = _probe_login(ctx.scale, 0)  # tenant 1: the busiest, where the cache works hardest
@@ -90,47 +95,96 @@ class StaleReads(Probe):
                 after = dashboard_total(client.get(url).raise_for_status().json())
                 (rolled,) = db.execute(self._ROLLED, (login.tenant_id, first["generated_at"])).fetchone()
                 before = dashboard_total(first)
-                self.checks += 1
+                self.checked += 1
                 self.stale += after <= before - rolled
 
     def values(self, ctx):
-        return {"stale_reads": (self.stale, "reads"), "stale_checks": (self.checks, "checks")}
+        return {"stale_reads": (self.stale, "reads"), "stale_checks": (self.checked, "checks")}
 
 
 class RateLimitBurst(Probe):
-    """P1 rate limit: one user fires the limit plus a margin, 50 at a time; count what got through."""
+    """P1 rate limit: two bursts straddling a window boundary from a fresh key; the most requests
+    admitted within any window's length, against the limit.
 
-    def __init__(self, margin: int = 100, concurrency: int = 50):
+    The probe's keys are deleted, one request opens the window (the published limiter's window starts
+    at a user's first request), then ``limit + margin`` requests go out ``concurrency`` at a time
+    ``lead_s`` before that window ends, and as many again just after it ends. ``burst_admitted`` (the
+    opening request and the first burst's admissions) is the clean-window check: from a fresh key any
+    limiter admits at least the limit, so fewer means something else used the budget and the run is not
+    measured. Over-admissions count only what provably fell within one window (see ``most_within``).
+    """
+
+    background = True
+    checks = "burst_sent"
+
+    def __init__(self, margin: int = 50, concurrency: int = 50, lead_s: float | None = None):
         super().__init__()
-        self.margin, self.concurrency = margin, concurrency
-        self.admitted = self.rejected = 0
+        self.margin, self.concurrency, self.lead_s = margin, concurrency, lead_s
+        self.calls: list[tuple[float, float, int]] = []  # (sent, answered, status), monotonic seconds
+        self.first_admitted = 0
+        self.limit, self.window_s = 0, 0.0
 
-    def finish(self, ctx: ProbeContext) -> Values:
-        limit = int(float(ctx.toggles.get("SENTINEL_RATELIMIT_PER_MIN", "600")))
+    def start(self, ctx: ProbeContext) -> None:
+        arm = {**toggles.defaults(), **ctx.toggles}
+        self.limit = int(float(arm["SENTINEL_RATELIMIT_PER_MIN"]))
+        self.window_s = float(arm["SENTINEL_RATELIMIT_WINDOW_S"])
+        self.join_timeout_s = self.window_s + 60  # the second burst starts a window after the first request
+        super().start(ctx)
+
+    def work(self, ctx: ProbeContext) -> None:
+        lead = self.lead_s if self.lead_s is not None else self.window_s / 3
         login = _probe_login(ctx.scale, -1)
-        with _client(ctx, login) as client:
-            url = f"{API}/dashboard/{login.tenant_id}"
-            statuses: list[int] = []
-            lock = threading.Lock()
+        with redis.Redis.from_url(ctx.settings.redis_url) as r:  # a fresh key for every run
+            r.delete(*(limiter.key(login.user_id, f"GET:{API}/incidents") for limiter in ratelimit.LIMITERS.values()))
+        with _client(ctx, login, max_connections=self.concurrency) as client:
+            url = f"{API}/incidents?page_size=1"  # the cheapest limited request: the limiter, not the query, is timed
+            self._fire(client, url, 1, time.monotonic())
+            opened_sent, opened_answered, _ = self.calls[0]
+            self._fire(client, url, self.limit + self.margin, opened_sent + self.window_s - lead)
+            self.first_admitted = sum(status == 200 for _, _, status in self.calls)
+            self._fire(client, url, self.limit + self.margin, opened_answered + self.window_s + 0.05)
 
-            def fire(n: int) -> None:
-                with httpx.Client(base_url=client.base_url, headers=client.headers, timeout=30) as c:
-                    for _ in range(n):
-                        code = c.get(url).status_code
-                        with lock:
-                            statuses.append(code)
+    def _fire(self, client: httpx.Client, url: str, total: int, at: float) -> None:
+        """``total`` requests from ``concurrency`` threads (started beforehand) at the moment ``at``."""
+        lock = threading.Lock()
 
-            total, per = limit + self.margin, -(-(limit + self.margin) // self.concurrency)
-            threads = [threading.Thread(target=fire, args=(min(per, total - i * per),))
-                       for i in range(self.concurrency) if total - i * per > 0]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-        self.admitted = sum(s == 200 for s in statuses)
-        self.rejected = sum(s == 429 for s in statuses)
-        return {"admitted_over_limit": (max(0, self.admitted - limit), "requests"),
-                "burst_admitted": (self.admitted, "requests"), "burst_rejected": (self.rejected, "requests")}
+        def fire(n: int) -> None:
+            time.sleep(max(0.0, at - time.monotonic()))
+            for _ in range(n):
+                sent = time.monotonic()
+                status = client.get(url).status_code
+                with lock:
+                    self.calls.append((sent, time.monotonic(), status))
+
+        per = -(-total // self.concurrency)
+        threads = [self.spawn(fire, min(per, total - i * per)) for i in range(self.concurrency) if total > i * per]
+        for t in threads:
+            t.join()
+
+    def values(self, ctx):
+        sent, answered, status = (np.array(column) for column in zip(*self.calls)) if self.calls else ([], [], [])
+        admitted = np.asarray(status) == 200
+        odd = [int(s) for s in status if s not in (200, 429)]
+        if odd:
+            self.fail(f"{len(odd)} of {len(status)} burst requests answered neither 200 nor 429 "
+                      f"(first: {odd[0]}); the limiter was not what answered")
+        if self.calls and self.first_admitted < self.limit:
+            self.fail(f"window not clean: a fresh key admitted {self.first_admitted} of the {self.limit}-request limit "
+                      "(something else used the probe's budget)")
+        most = most_within(np.asarray(sent)[admitted], np.asarray(answered)[admitted], self.window_s)
+        return {"burst_sent": (len(self.calls), "requests"), "burst_admitted": (self.first_admitted, "requests"),
+                "burst_rejected": (int(np.sum(np.asarray(status) == 429)), "requests"),
+                "window_admitted_max": (most, "requests"),
+                "admitted_over_limit": (max(0, most - self.limit), "requests")}
+
+
+def most_within(sent: np.ndarray, answered: np.ndarray, window_s: float) -> int:
+    """The most admissions that provably fell within one window: for each admitted request, those sent
+    no earlier and answered less than ``window_s`` after it was sent. The server admitted each between
+    its send and its answer, so a correct sliding limiter is never charged for the network's jitter."""
+    order = np.argsort(sent)
+    sent, answered = np.asarray(sent)[order], np.asarray(answered)[order]
+    return max((int(np.count_nonzero(answered[i:] < sent[i] + window_s)) for i in range(len(sent))), default=0)
 
 
 class NotifyLatency(Probe):
@@ -140,6 +194,7 @@ class NotifyLatency(Probe):
 
     background = True
     SILENCE_S = 20.0  # longer than the stream's 15 s keep-alive
+    checks = "notifications_sent"
 
     def __init__(self, every_s: float = 0.15):  # ~50 notifications per 8 s run: enough for a p95 over 4 runs
         super().__init__()
@@ -151,8 +206,7 @@ class NotifyLatency(Probe):
 
     def work(self, ctx: ProbeContext) -> None:
         login = _probe_login(ctx.scale, 0)
-        listener = threading.Thread(target=self._listen, args=(ctx, login), daemon=True)
-        listener.start()
+        listener = self.spawn(self._listen, ctx, login)
         # writing before the stream is open would count pub/sub's undelivered events as missed
         if not self._subscribed.wait(self.SILENCE_S) and not self.error:
             raise RuntimeError(f"the notification stream did not open within {self.SILENCE_S:.0f} s")
@@ -225,6 +279,7 @@ class CeleryTasks(Probe):
     before the load and after the queue drained, when only beat's tasks can run."""
 
     background = True
+    checks = "tasks_compared"
     TIMED = INCIDENT_CREATED  # the task whose run time is judged: short, so an overhead is visible
 
     def __init__(self, rate_per_s: float = 20.0):
@@ -284,16 +339,16 @@ class CeleryTasks(Probe):
 class CounterRatio(Probe):
     """A hit ratio from the servers' own counters over the run, read from Prometheus."""
 
-    def __init__(self, misses: str, total: str, name: str):
+    def __init__(self, misses: str, total: str, name: str, checks: str):
         super().__init__()
-        self.misses, self.total, self.name = misses, total, name
+        self.misses, self.total, self.name, self.checks = misses, total, name, checks
 
     def values(self, ctx):
         prom = Prometheus(ctx.settings.url("prometheus"))
         start, end = _scrape_window(ctx)
         total = prom.increase(self.total, start, end)
         misses = prom.increase(self.misses, start, end)
-        return {self.name: ((total - misses) / total, "ratio")} if total > 0 else {}
+        return {self.checks: (total, "lookups"), **({self.name: ((total - misses) / total, "ratio")} if total > 0 else {})}
 
 
 def _scrape_window(ctx: ProbeContext) -> tuple[datetime, datetime]:
@@ -310,7 +365,8 @@ PROBES: dict[str, Callable[[], Probe]] = {
     "pg-audit-trail": PgAuditTrail,
     "api-cache-hit-ratio": lambda: CounterRatio(
         'sum(sentinel_cache_requests_total{result!="hit"})', "sum(sentinel_cache_requests_total)",
-        name="api_cache_hit_ratio"),
+        name="api_cache_hit_ratio", checks="api_cache_lookups"),
     "truthsync-hit-ratio": lambda: CounterRatio(
-        'sum(truthsync_claims_total{cache="miss"})', "sum(truthsync_claims_total)", name="cache_hit_ratio"),
+        'sum(truthsync_claims_total{cache="miss"})', "sum(truthsync_claims_total)", name="cache_hit_ratio",
+        checks="cache_lookups"),
 }

@@ -7,7 +7,6 @@ an Nginx route is written once.
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import jinja2

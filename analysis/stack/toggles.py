@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass
 
+from stack.api import ratelimit
 from stack.worker.config import METRICS_MODES
 
 
@@ -48,8 +49,12 @@ PG_AUDIT_CHOICES = ("none", "statement-all", "pgaudit-write", "pgaudit-all")
 TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("SENTINEL_CACHE", "off", ("api",), _ONOFF, doc="P1 Redis query cache for the dashboard"),
     Toggle("SENTINEL_CACHE_TTL_S", "30", ("api",), numeric=True, doc="cache entry lifetime"),
-    Toggle("SENTINEL_RATELIMIT", "off", ("api",), _ONOFF, doc="P1 per-user, per-endpoint rate limit"),
-    Toggle("SENTINEL_RATELIMIT_PER_MIN", "600", ("api",), numeric=True, doc="requests a user may make per minute"),
+    Toggle("SENTINEL_RATELIMIT", "off", ("api",), ratelimit.MODES,
+           doc="P1 per-user, per-endpoint rate limit: on (sliding window), naive (the design's INCR+EXPIRE), "
+               "racy (positive control: read, compare, increment)"),
+    Toggle("SENTINEL_RATELIMIT_PER_MIN", "600", ("api",), numeric=True,
+           doc="requests a user may make per rate-limit window (a minute unless SENTINEL_RATELIMIT_WINDOW_S)"),
+    Toggle("SENTINEL_RATELIMIT_WINDOW_S", "60", ("api",), numeric=True, doc="the rate limit's window, seconds"),
     Toggle("SENTINEL_SESSIONS", "jwt", ("api",), ("jwt", "redis"), doc="P1 sessions: signed JWT or Redis"),
     Toggle("SENTINEL_NOTIFY", "poll", ("api",), ("poll", "pubsub"), doc="P1 notifications: polling or Redis pub/sub"),
     Toggle("SENTINEL_AA_ARM", "a", ("api",), ("a", "b"),

@@ -25,6 +25,7 @@ from stack.api.faults import Faults, admin_router
 from stack.api.login_guard import LoginGuard
 from stack.api.metrics import Metrics
 from stack.api.notify import Hub
+from stack.api import ratelimit
 from stack.api.ratelimit import RateLimiter
 from stack.api.sessions import JwtSessions, RedisSessions
 from stack.api.tasks import TaskQueue
@@ -50,7 +51,7 @@ class Sentinel:
 
     async def after_write(self, tenant_id: int) -> None:
         """Runs before a write's response: the tenant's cached dashboard must never be served again."""
-        if self.cache is not None:
+        if self.cache is not None and not self.faults.keeps_stale_cache(self.metrics):
             await self.cache.invalidate(tenant_id)
 
 
@@ -64,7 +65,8 @@ def build(config: ApiConfig) -> Sentinel:
         config=config, metrics=metrics, pool=make_pool(config.database_url, config.db_pool_size, metrics.db_queries),
         redis=redis, sessions=sessions,
         cache=DashboardCache(redis, config.cache_ttl_s, metrics) if config.cache_on else None,
-        ratelimiter=RateLimiter(redis, config.ratelimit_per_min, metrics) if config.ratelimit_on else None,
+        ratelimiter=ratelimit.make(config.ratelimit, redis, config.ratelimit_per_min, config.ratelimit_window_s,
+                                   metrics),
         hub=Hub(redis, metrics) if config.notify == "pubsub" else None,
         tasks=TaskQueue(config.redis_url, metrics), faults=Faults(), login_guard=LoginGuard(redis, metrics))
 

@@ -5,6 +5,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
+from stack.api import ratelimit
 from stack.api.passwords import ITERATIONS
 from stack.envconfig import ConfigError, choice, number
 
@@ -20,7 +21,8 @@ class ApiConfig:
     cache: str = "off"  # SENTINEL_CACHE
     cache_ttl_s: float = 30.0  # SENTINEL_CACHE_TTL_S
     ratelimit: str = "off"  # SENTINEL_RATELIMIT
-    ratelimit_per_min: int = 600  # SENTINEL_RATELIMIT_PER_MIN
+    ratelimit_per_min: int = 600  # SENTINEL_RATELIMIT_PER_MIN: requests per window
+    ratelimit_window_s: float = 60.0  # SENTINEL_RATELIMIT_WINDOW_S
     sessions: str = "jwt"  # SENTINEL_SESSIONS
     session_ttl_s: int = 3600  # SENTINEL_SESSION_TTL_S
     notify: str = "poll"  # SENTINEL_NOTIFY
@@ -38,7 +40,7 @@ class ApiConfig:
 
     @property
     def ratelimit_on(self) -> bool:
-        return self.ratelimit == "on"
+        return self.ratelimit != "off"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "ApiConfig":
@@ -53,8 +55,9 @@ class ApiConfig:
             service_name=env.get("SERVICE_NAME", "api"), log_file=env.get("LOG_FILE") or None,
             cache=choice(env, "SENTINEL_CACHE", "off", ("off", "on")),
             cache_ttl_s=number(env, "SENTINEL_CACHE_TTL_S", 30.0),
-            ratelimit=choice(env, "SENTINEL_RATELIMIT", "off", ("off", "on")),
+            ratelimit=choice(env, "SENTINEL_RATELIMIT", "off", ratelimit.MODES),
             ratelimit_per_min=int(number(env, "SENTINEL_RATELIMIT_PER_MIN", 600, float)),
+            ratelimit_window_s=number(env, "SENTINEL_RATELIMIT_WINDOW_S", 60.0),
             sessions=choice(env, "SENTINEL_SESSIONS", "jwt", ("jwt", "redis")),
             session_ttl_s=int(number(env, "SENTINEL_SESSION_TTL_S", 3600, float)),
             notify=choice(env, "SENTINEL_NOTIFY", "poll", ("poll", "pubsub")),

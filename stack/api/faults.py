@@ -1,4 +1,5 @@
-"""Fault injection for experiments: errors, latency, logged exceptions and slow queries for a bounded time.
+"""Fault injection for experiments: errors, latency, logged exceptions, slow queries and a cache that
+is not invalidated on writes, for a bounded time.
 
 Only mounted when ``SENTINEL_ADMIN_TOKEN`` is set. Every injected fault is logged
 at WARNING with a ``fault`` field and counted in ``sentinel_faults_injected_total{kind}``:
@@ -29,6 +30,8 @@ class FaultRequest(BaseModel):
     latency_ms: int = Field(0, ge=0, le=30_000, description="latency added to every API request")
     log_errors: bool = Field(False, description="log an exception at ERROR on every API request")
     slow_queries: bool = Field(False, description=f"run a {SLOW_QUERY_S}s query on every API request")
+    skip_invalidation: bool = Field(False, description="writes leave the tenant's cached dashboard in place "
+                                                       "(a positive control for the stale-read probe)")
     duration_s: float = Field(60, gt=0, le=MAX_DURATION_S, description="the faults end by themselves after this")
 
 
@@ -38,6 +41,7 @@ class Faults:
     latency_ms: int = 0
     log_errors: bool = False
     slow_queries: bool = False
+    skip_invalidation: bool = False
     until: float = 0.0  # monotonic
 
     @property
@@ -64,6 +68,14 @@ class Faults:
             return True
         return False
 
+    def keeps_stale_cache(self, metrics: Metrics) -> bool:
+        """True when a write must skip invalidating the cache (the ``skip_invalidation`` fault)."""
+        if not (self.skip_invalidation and self.active):
+            return False
+        metrics.faults_injected.labels("skip_invalidation").inc()
+        log.warning("fault injected: skip_invalidation", extra={"fault": "skip_invalidation"})
+        return True
+
     @staticmethod
     def _record(metrics: Metrics, kind: str, request: Request, **detail) -> None:
         metrics.faults_injected.labels(kind).inc()
@@ -82,6 +94,7 @@ def admin_router(faults: Faults, token: str) -> APIRouter:
     async def set_faults(body: FaultRequest):
         faults.error_rate, faults.latency_ms = body.error_rate, body.latency_ms
         faults.log_errors, faults.slow_queries = body.log_errors, body.slow_queries
+        faults.skip_invalidation = body.skip_invalidation
         faults.until = time.monotonic() + body.duration_s
         log.warning("faults set", extra={"fault": "set", **body.model_dump()})
         return {**asdict(faults), "until": None, "active": True, "duration_s": body.duration_s}

@@ -68,8 +68,9 @@ async def principal(request: Request) -> Principal:
         route = request.scope.get("route")
         decision = await app.ratelimiter.check(who.user_id, f"{request.method}:{getattr(route, 'path', '?')}")
         if not decision.admitted:
-            raise HTTPException(429, f"rate limit of {app.ratelimiter.per_minute} requests a minute on this "
-                                     f"endpoint reached; retry in {decision.retry_after_s}s",
+            raise HTTPException(429, f"rate limit of {app.ratelimiter.limit} requests in "
+                                     f"{app.ratelimiter.window_s:g}s on this endpoint reached; "
+                                     f"retry in {decision.retry_after_s}s",
                                 headers={"Retry-After": str(decision.retry_after_s)})
     return who
 

@@ -27,11 +27,18 @@ def test_toggles_come_from_their_variables():
     ({"SENTINEL_CACHE": "maybe"}, "choose one of off, on"),
     ({"SENTINEL_SESSIONS": "cookie"}, "jwt, redis"),
     ({"SENTINEL_RATELIMIT_PER_MIN": "lots"}, "must be a number"),
+    ({"SENTINEL_RATELIMIT": "leaky"}, "off, on, naive, racy"),
+    ({"SENTINEL_RATELIMIT_WINDOW_S": "0"}, "must be positive"),
     ({"SENTINEL_CACHE_TTL_S": "0"}, "must be positive"),
 ])
 def test_bad_values_say_what_to_choose(env, message):
     with pytest.raises(ConfigError, match=message):
         ApiConfig.from_env(BASE | env)
+
+
+def test_the_published_limiter_and_a_short_window_are_toggles():
+    config = ApiConfig.from_env(BASE | {"SENTINEL_RATELIMIT": "naive", "SENTINEL_RATELIMIT_WINDOW_S": "8"})
+    assert (config.ratelimit, config.ratelimit_on, config.ratelimit_window_s) == ("naive", True, 8.0)
 
 
 def test_missing_urls_are_named():
