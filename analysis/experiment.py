@@ -22,6 +22,7 @@ from typing import Callable
 
 import pandas as pd
 
+from analysis import backtest
 from analysis import patterns as pats
 from analysis import results
 from analysis.results import RunMeta
@@ -264,6 +265,8 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     from analysis.stack import toggles
 
     pattern, cfg, settings = pats.get(step.pattern), study.config, study.settings
+    if pattern.backtest:  # alert patterns: a fault timeline over the load, rule sets scored against it
+        return backtest.measure(study, step)
     spec = pattern.workload
     options = {**dict(spec.options), **({"scale": cfg.seed_scale} if spec.locustfile == "api" else {})}
     workload = load.Workload(spec.locustfile, host=settings.url("nginx") + spec.path,
