@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import httpx
 import pandas as pd
 
 from analysis import alerts, faults, load
@@ -24,6 +27,7 @@ from analysis import patterns as pats
 from analysis.collect.prometheus import Prometheus
 
 USERS = 10  # background load while the faults play
+USER, USER_RULES = "user", "user-rules.yml"  # --rules: the user's file, scored as rule set "user"
 SEED_BASE = 1500  # timeline seed = SEED_BASE + repeat
 
 
@@ -43,14 +47,24 @@ def _dir(study, repeat: int):
     return study.dir / "timelines" / f"r{repeat}"
 
 
+def _read(where: Path) -> Played:
+    info = json.loads((where / "played.json").read_text())
+    return Played(pd.read_parquet(where / "truth.parquet"), pd.read_parquet(where / "episodes.parquet"),
+                  datetime.fromisoformat(info["start"]), datetime.fromisoformat(info["end"]),
+                  info["workload"], info["errors"])
+
+
+def load_played(study_dir: Path) -> list[Played]:
+    """Every timeline a study played, in repeat order (for reports)."""
+    dirs = sorted((Path(study_dir) / "timelines").glob("r*/played.json"), key=lambda p: int(p.parent.name[1:]))
+    return [_read(p.parent) for p in dirs]
+
+
 def play(study, repeat: int, report=lambda line: None) -> Played:
     """The repeat's timeline: read if already played in this study, else played now and stored."""
     where = _dir(study, repeat)
     if (where / "played.json").exists():
-        info = json.loads((where / "played.json").read_text())
-        return Played(pd.read_parquet(where / "truth.parquet"), pd.read_parquet(where / "episodes.parquet"),
-                      datetime.fromisoformat(info["start"]), datetime.fromisoformat(info["end"]),
-                      info["workload"], info["errors"])
+        return _read(where)
     settings, cfg = study.settings, study.config
     timeline = faults.generate(SEED_BASE + repeat)
     workload = load.Workload("api", host=settings.url("nginx"), users=cfg.users or USERS, spawn_rate=USERS,
@@ -96,6 +110,53 @@ def _store(where, played: Played) -> None:
     os.replace(tmp, where)
 
 
+def install_user_rules(settings, path: Path) -> Path:
+    """The user's rule file, labelled ``ruleset=user``, checked by promtool and loaded into the running
+    Prometheus beside the lab's sets; returns where it went (``remove_user_rules`` takes it out)."""
+    text = alerts.label_rules(Path(path).read_text())
+    target = settings.run_dir / "config" / "prometheus" / "rules" / USER_RULES
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text)
+    done = subprocess.run(["promtool", "check", "rules", str(target)], capture_output=True, text=True)
+    if done.returncode:
+        target.unlink()
+        raise ValueError(f"promtool rejects {path}: {(done.stdout + done.stderr).strip()[-600:]}")
+    _reload(settings)
+    return target
+
+
+def remove_user_rules(settings) -> None:
+    (settings.run_dir / "config" / "prometheus" / "rules" / USER_RULES).unlink(missing_ok=True)
+    _reload(settings)
+
+
+def _reload(settings) -> None:
+    """Prometheus re-reads its rule files (if it runs: a stack started later reads them anyway)."""
+    try:
+        httpx.post(settings.url("prometheus") + "/-/reload", timeout=10).raise_for_status()
+    except httpx.HTTPError:
+        pass
+
+
+def rule_table(played: list[Played], rulesets: list[str]) -> pd.DataFrame:
+    """Per rule set and per rule (alertname), over every timeline: recall, precision, time to detect
+    (median), false alerts, with 95 % bootstrap intervals over windows within timelines."""
+    rows = []
+    for name in rulesets:
+        rs = alerts.RULESETS[name]
+        whole = [alerts.score(p.truth, p.episodes, rs, p.start) for p in played]
+        rules = sorted({a for p in played for a in p.episodes.loc[p.episodes["ruleset"] == name, "alertname"]})
+        for rule in [None, *rules]:
+            scores = whole if rule is None else [
+                alerts.score(p.truth, p.episodes[p.episodes["alertname"] == rule], rs, p.start) for p in played]
+            s = alerts.summary(scores)
+            rows.append({"ruleset": name, "rule": rule or "(the whole set)", "windows": s["windows"],
+                         "alerts": s["alerts"], "false_alerts": s["false_alerts"],
+                         **{f"{k}{suffix}": s[k][part] for k in ("recall", "precision", "ttd_p50_s")
+                            for suffix, part in (("", "value"), ("_low", "ci_low"), ("_high", "ci_high"))}})
+    return pd.DataFrame(rows)
+
+
 def derived(played: Played, spec: alerts.Backtest, ruleset: str, scrape_s: float) -> tuple[pd.DataFrame, alerts.Score]:
     """The arm's per-run scalars: its rule set's score, the claim's bounds, the context sets' scores."""
     own = alerts.score(played.truth, played.episodes, alerts.RULESETS[ruleset], played.start)
@@ -120,7 +181,9 @@ def measure(study, step) -> tuple:
         now = datetime.now(timezone.utc)
         return study.new_meta(step, now, now, {}), {"derived": pd.DataFrame(columns=["metric", "value", "unit"])}
     played = play(study, step.repeat, report=lambda line: print(f"  fault: {line}", file=sys.stderr))
-    ruleset = getattr(spec, step.arm)
+    if study.config.rules and not (study.dir / "timelines" / USER_RULES).exists():  # the record keeps them
+        shutil.copyfile(study.config.rules, study.dir / "timelines" / USER_RULES)
+    ruleset = USER if (step.arm == "treatment" and study.config.rules) else getattr(spec, step.arm)
     frame, own = derived(played, spec, ruleset, study.settings.scrape_interval_s)
     why = "; ".join(played.errors) or None
     meta = study.new_meta(step, played.start, played.end, {**played.workload, "ruleset": ruleset},

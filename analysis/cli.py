@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -177,7 +178,10 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           users: Optional[int] = typer.Option(None, "--users", help="override the workload's users"),
           resume: Optional[str] = typer.Option(None, "--resume", help="finish the runs STUDY still lacks"),
           keep_up: bool = typer.Option(False, "--keep-up", help="leave the stack running afterwards"),
-          stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+          stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json"),
+          rules: Optional[Path] = typer.Option(None, "--rules", exists=True, dir_okay=False,
+                                               help="correlated-alerts: backtest this Prometheus rule file "
+                                                    "(the treatment) against the single-signal rules")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
     from analysis import patterns as pats
     from analysis.experiment import Study, StudyConfig, StudyError
@@ -201,7 +205,18 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
                              QUICK_WARMUP_S if quick else 15.0, keep_up=keep_up, users=users)
     report = (lambda p: err.print(p.line(), highlight=False))
     try:
-        outcome = Study(config, settings, report=report).run(resume=bool(resume))
+        if rules:
+            from analysis import backtest
+
+            if config.patterns != ["correlated-alerts"]:
+                raise ValueError("--rules backtests a rule file in the correlated-alerts study only: "
+                                 "run `sentinel-lab study correlated-alerts --rules PATH`")
+            config.rules = str(backtest.install_user_rules(settings, rules))
+        try:
+            outcome = Study(config, settings, report=report).run(resume=bool(resume))
+        finally:
+            if rules and config.rules:
+                backtest.remove_user_rules(settings)
     except (StudyError, RuntimeError, ValueError) as exc:
         _fail(exc)
     if outcome.interrupted:

@@ -72,6 +72,7 @@ class StudyConfig:
     seed_scale: str = "small"
     users: int | None = None  # overrides the pattern's workload
     seed: bool = True  # seed the data the workloads need before the first run
+    rules: str | None = None  # alert patterns: a user's rule file, backtested as the treatment (--rules)
 
     def __post_init__(self):
         self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + "-".join(self.patterns)[:60]
