@@ -138,6 +138,22 @@ def _reload(settings) -> None:
         pass
 
 
+def summaries(study_dir: Path) -> dict[str, dict[str, dict]]:
+    """Per alert pattern of a study and per rule set it scores: recall, precision, time to detect
+    (median, p90) and false alerts over every timeline, with 95 % intervals (for ``--json``)."""
+    meta = json.loads((Path(study_dir) / "study.json").read_text())
+    played, user = load_played(study_dir), (Path(study_dir) / "timelines" / USER_RULES).exists()
+    out = {}
+    for pid in meta.get("patterns", []):
+        spec = pats.get(pid).backtest
+        if spec is None or not played:
+            continue
+        treatment = USER if user and pid == "correlated-alerts" else spec.treatment
+        out[pid] = {name: alerts.summary([alerts.score(p.truth, p.episodes, alerts.RULESETS[name], p.start)
+                                          for p in played]) for name in (spec.baseline, treatment, *spec.context)}
+    return out
+
+
 def rule_table(played: list[Played], rulesets: list[str]) -> pd.DataFrame:
     """Per rule set and per rule (alertname), over every timeline: recall, precision, time to detect
     (median), false alerts, with 95 % bootstrap intervals over windows within timelines."""

@@ -128,7 +128,10 @@ def _json_rows(study_dir, table) -> str:
             "significant", "verdict", "reason", "direction", "unit"]
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in keys}
             for r in table.to_dict("records")]
-    return json.dumps({"study": study_dir.name, "rows": rows}, default=str)
+    from analysis.backtest import summaries  # alert patterns: per rule set scores with intervals
+
+    extra = summaries(study_dir)
+    return json.dumps({"study": study_dir.name, "rows": rows, **({"backtest": extra} if extra else {})}, default=str)
 
 
 def _print_comparison(study_dir, table) -> None:

@@ -30,7 +30,7 @@ FAULTS: dict[str, tuple[tuple[float, float], float]] = {
     "api-5xx": ((4, 5), 0.3),          # share of API requests answered 500 (with an ERROR log line)
     "api-latency": ((4, 5), 600),      # ms added to every API request
     "redis-down": ((4, 5), 1),         # Redis stopped
-    "worker-stopped": ((4, 5), 1),     # the Celery worker stopped
+    "worker-stopped": ((4, 5), 1),     # the Celery worker stopped (SIGSTOP: frozen, then SIGCONT)
     "slow-postgres": ((4, 5), 1),      # a 0.5 s pg_sleep on every API request
     "http-flood": ((4, 5), 12),        # concurrent clients requesting as fast as they can
     "slow-flood": ((4, 5), 60),        # connections sending an incomplete request, a header a second
@@ -105,8 +105,8 @@ class Injector:
             self._api_faults(slow_queries=True)
         elif kind == "redis-down":
             self.stack.supervisor.rpc.stopProcess("redis", True)
-        elif kind == "worker-stopped":
-            self.stack.supervisor.rpc.stopProcess("worker", False)  # a warm shutdown takes seconds
+        elif kind == "worker-stopped":  # frozen at once; a warm shutdown would wait for its tasks
+            self.stack.supervisor.rpc.signalProcess("worker", "STOP")
         elif kind == "http-flood":
             self._spawn(int(w.intensity), self._flood)
         elif kind == "slow-flood":
@@ -135,18 +135,18 @@ class Injector:
         if kind in ("api-5xx", "api-latency", "slow-postgres"):
             r = httpx.delete(self.settings.url("api") + f"{API}/admin/faults", headers=self._admin(), timeout=10)
             r.raise_for_status()
-        elif kind in ("redis-down", "worker-stopped"):
-            self._start("redis" if kind == "redis-down" else "worker")
+        elif kind == "redis-down":
+            self._start("redis")
+        elif kind == "worker-stopped":
+            self.stack.supervisor.rpc.signalProcess("worker", "CONT")
         if kind in ("http-flood", "slow-flood", "load-spike") and not self.sent:
             raise RuntimeError(f"{kind}: no request was sent ({self.error or 'no error recorded'})")
 
     # ------------------------------------------------------------------ the faults
-    def _start(self, name: str, timeout_s: float = 30.0) -> None:
-        """Start a stopped (or still stopping) service again and wait until it is healthy."""
-        rpc, deadline = self.stack.supervisor.rpc, time.monotonic() + timeout_s
-        while rpc.getProcessInfo(name)["statename"] == "STOPPING" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        rpc.startProcess(name, True)
+    def _start(self, name: str, timeout_s: float = 60.0) -> None:
+        """Start a stopped service again and wait until it is healthy."""
+        deadline = time.monotonic() + timeout_s
+        self.stack.supervisor.rpc.startProcess(name, True)
         while time.monotonic() < deadline:
             if any(s.name == name and s.state == "healthy" for s in self.stack.status()):
                 return
@@ -177,10 +177,13 @@ class Injector:
     def _flood(self) -> None:
         """As fast as one client can, from another loopback address (the limit_req zone applies)."""
         transport = httpx.HTTPTransport(local_address=FLOOD_SOURCE)
-        with httpx.Client(base_url=self.settings.url("nginx"), transport=transport, timeout=5) as client:
+        with httpx.Client(base_url=self.settings.url("nginx"), transport=transport, timeout=2) as client:
             while not self._stop.is_set():
-                client.get(f"{API}/incidents")
-                self.sent += 1
+                self.sent += 1  # sent, whatever comes back: a flood does not wait for its answers
+                try:
+                    client.get(f"{API}/incidents")
+                except httpx.TimeoutException:
+                    pass
 
     def _slow_flood(self) -> None:
         """Slowloris: many connections, each an incomplete request that gets one more header a second."""
@@ -205,9 +208,10 @@ class Injector:
             r = client.post(f"{API}/auth/login", json={"username": login.username, "password": login.password})
             r.raise_for_status()
             client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
-            while not self._stop.wait(THINK_S):
-                client.get(f"{API}/incidents")
+            while not self._stop.is_set():
                 self.sent += 1
+                client.get(f"{API}/incidents")
+                self._stop.wait(THINK_S)
 
 
 @dataclass(frozen=True)
