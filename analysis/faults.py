@@ -92,6 +92,7 @@ class Injector:
         self.settings, self.stack, self.window, self.scale = settings, stack, window, scale
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._client: httpx.Client | None = None
         self.sent = 0  # requests or connections a flood made: a flood that sent nothing failed
         self.error: str | None = None
 
@@ -108,6 +109,7 @@ class Injector:
         elif kind == "worker-stopped":  # frozen at once; a warm shutdown would wait for its tasks
             self.stack.supervisor.rpc.signalProcess("worker", "STOP")
         elif kind == "http-flood":
+            self._client = self._flood_client()
             self._spawn(int(w.intensity), self._flood)
         elif kind == "slow-flood":
             self._spawn(1, self._slow_flood)
@@ -132,6 +134,8 @@ class Injector:
         self._stop.set()
         for t in self._threads:
             t.join(timeout=10)
+        if self._client is not None:
+            self._client.close()
         if kind in ("api-5xx", "api-latency", "slow-postgres"):
             r = httpx.delete(self.settings.url("api") + f"{API}/admin/faults", headers=self._admin(), timeout=10)
             r.raise_for_status()
@@ -174,16 +178,21 @@ class Injector:
         except Exception as exc:  # reported by end() when nothing was sent
             self.error = f"{type(exc).__name__}: {exc}"
 
+    def _flood_client(self) -> httpx.Client:
+        """One client for every flood thread, made before they start (a client per thread costs each an
+        SSL context: on a busy machine the window could end before a thread sent anything)."""
+        return httpx.Client(base_url=self.settings.url("nginx"), timeout=2,
+                            transport=httpx.HTTPTransport(local_address=FLOOD_SOURCE),
+                            limits=httpx.Limits(max_connections=int(self.window.intensity)))
+
     def _flood(self) -> None:
         """As fast as one client can, from another loopback address (the limit_req zone applies)."""
-        transport = httpx.HTTPTransport(local_address=FLOOD_SOURCE)
-        with httpx.Client(base_url=self.settings.url("nginx"), transport=transport, timeout=2) as client:
-            while not self._stop.is_set():
-                self.sent += 1  # sent, whatever comes back: a flood does not wait for its answers
-                try:
-                    client.get(f"{API}/incidents")
-                except httpx.TimeoutException:
-                    pass
+        while not self._stop.is_set():
+            self.sent += 1  # sent, whatever comes back: a flood does not wait for its answers
+            try:
+                self._client.get(f"{API}/incidents")
+            except httpx.TimeoutException:
+                pass
 
     def _slow_flood(self) -> None:
         """Slowloris: many connections, each an incomplete request that gets one more header a second."""

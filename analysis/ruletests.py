@@ -80,7 +80,7 @@ def history_s(ruleset: str) -> int:
 
 
 def case(prom: Prometheus, window, fired: list[tuple[str, float]], silent: list[str], labels: dict[str, dict],
-         wanted: dict[str, tuple[str, ...]], history: int = HISTORY_S) -> dict:
+         wanted: dict[str, tuple[str, ...]], history: int = HISTORY_S, timeline: str = "") -> dict:
     """One test: the series around ``window``; ``fired`` (alertname, seconds after the window's start
     it was firing) must fire there, ``silent`` alerts must not fire at the window's end."""
     start = window.start - timedelta(seconds=history)
@@ -89,7 +89,7 @@ def case(prom: Prometheus, window, fired: list[tuple[str, float]], silent: list[
     tests = [{"eval_time": f"{offset(window.start) + int(at)}s", "alertname": name,
               "exp_alerts": [labels[name]]} for name, at in fired]
     tests += [{"eval_time": f"{offset(window.end)}s", "alertname": name, "exp_alerts": []} for name in silent]
-    return {"name": f"{window.kind} ({'benign' if window.benign else 'fault'})", "interval": "1s",
+    return {"name": f"{timeline} {window.kind} ({'benign' if window.benign else 'fault'})".strip(), "interval": "1s",
             "input_series": _series(prom, start, end, wanted), "alert_rule_test": tests}
 
 
@@ -105,33 +105,42 @@ def _alert_labels(ruleset: str) -> dict[str, dict]:
     return out
 
 
-def generate(study_dir: Path, settings: Settings, repeat: int = 0, out_dir: Path = TESTS_DIR) -> list[Path]:
-    """Write one promtool test file per lab rule set from the study's played timeline ``repeat``."""
-    where = Path(study_dir) / "timelines" / f"r{repeat}"
-    truth, eps = pd.read_parquet(where / "truth.parquet"), pd.read_parquet(where / "episodes.parquet")
+def generate(study_dir: Path, settings: Settings, repeats: list[int] | None = None,
+             out_dir: Path = TESTS_DIR) -> list[Path]:
+    """Write one promtool test file per lab rule set from the study's played timelines ``repeats``
+    (default: all): each fault class the set caught once (from the first timeline that caught it), and
+    the benign events of the first timeline."""
+    played = sorted((Path(study_dir) / "timelines").glob("r*/truth.parquet"), key=lambda p: int(p.parent.name[1:]))
+    chosen = [p.parent for p in played if repeats is None or int(p.parent.name[1:]) in repeats]
+    if not chosen:
+        raise FileNotFoundError(f"no played timeline {repeats or ''} in {study_dir}/timelines")
     prom, written = Prometheus(settings.url("prometheus")), []
     for name in RULE_FILES:
-        labels, tests, wanted = _alert_labels(name), [], inputs(name)
-        mine = eps[eps["ruleset"] == name]
-        for w in truth[~truth["benign"] & truth["kind"].isin(alerts.RULESETS[name].covers)].itertuples():
-            # an episode that started inside the window and lasted 3 s: well inside, not on an edge
-            hits = mine[(mine["start"] >= w.start) & (mine["start"] <= w.end + timedelta(seconds=alerts.GRACE_S))
-                        & (mine["end"] - mine["start"] >= timedelta(seconds=3))]
-            if len(hits):
-                h = hits.sort_values("start").iloc[0]
-                tests.append(case(prom, w, [(h["alertname"], (h["start"] - w.start).total_seconds() + 1)], [],
-                                  labels, wanted, history_s(name)))
-        for w in truth[truth["benign"]].itertuples():
-            busy = set(mine[(mine["start"] <= w.end + timedelta(seconds=alerts.GRACE_S))
-                            & (mine["end"] >= w.start - timedelta(seconds=history_s(name)))]["alertname"])
-            silent = sorted(set(labels) - busy)
-            if silent:
-                tests.append(case(prom, w, [], silent, labels, wanted, history_s(name)))
+        labels, tests, wanted, caught = _alert_labels(name), [], inputs(name), set()
+        for n, where in enumerate(chosen):
+            truth, eps = pd.read_parquet(where / "truth.parquet"), pd.read_parquet(where / "episodes.parquet")
+            mine = eps[eps["ruleset"] == name]
+            for w in truth[~truth["benign"] & truth["kind"].isin(alerts.RULESETS[name].covers)].itertuples():
+                # an episode that started inside the window (or its grace) and lasted 2 s: not a one-sample blip
+                hits = mine[(mine["start"] >= w.start) & (mine["start"] <= w.end + timedelta(seconds=alerts.GRACE_S))
+                            & (mine["end"] - mine["start"] >= timedelta(seconds=2))]
+                if len(hits) and w.kind not in caught:
+                    caught.add(w.kind)
+                    h = hits.sort_values("start").iloc[0]
+                    tests.append(case(prom, w, [(h["alertname"], (h["start"] - w.start).total_seconds() + 1)], [],
+                                      labels, wanted, history_s(name), where.name))
+            for w in truth[truth["benign"]].itertuples() if n == 0 else ():
+                busy = set(mine[(mine["start"] <= w.end + timedelta(seconds=alerts.GRACE_S))
+                                & (mine["end"] >= w.start - timedelta(seconds=history_s(name)))]["alertname"])
+                silent = sorted(set(labels) - busy)
+                if silent:
+                    tests.append(case(prom, w, [], silent, labels, wanted, history_s(name), where.name))
         path = out_dir / f"{name}.yml"
-        header = (f"# Generated by `python -m analysis.ruletests` from timeline r{repeat} of study "
-                  f"{Path(study_dir).name}: a fault its rules caught must fire them, a benign event must not.\n")
+        header = (f"# Generated by `python -m analysis.ruletests` from timelines {', '.join(p.name for p in chosen)} of "
+                  f"study {Path(study_dir).name}: a fault its rules caught must fire them, a benign event must not.\n")
         _write(path, header, name, tests)
-        failed = set(re.findall(r"name: (.+?),\n", check([path], out_dir).stdout))
+        done = check([path], out_dir)
+        failed = set(re.findall(r"\bname: (.+?),\n", done.stdout + done.stderr))
         if failed:  # sampled at 1 s, a borderline case may not replay exactly: left out, and said so
             header += "".join(f"# left out (did not replay offline): {n}\n" for n in sorted(failed))
             _write(path, header, name, [t for t in tests if t["name"] not in failed])
@@ -155,9 +164,9 @@ def check(paths: list[Path], cwd: Path = TESTS_DIR) -> subprocess.CompletedProce
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("study_dir", type=Path, help="a study with correlated-alerts or nginx-metrics runs")
-    parser.add_argument("--repeat", type=int, default=0)
+    parser.add_argument("--repeats", type=int, nargs="*", help="timelines to use (default: all)")
     args = parser.parse_args()
-    paths = generate(args.study_dir, Settings.from_env(), args.repeat)
+    paths = generate(args.study_dir, Settings.from_env(), args.repeats)
     done = check(paths)
     print(done.stdout + done.stderr)
     sys.exit(done.returncode)
