@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -157,7 +158,10 @@ def _json_rows(study_dir, table) -> str:
     from analysis.stats import COLUMNS as keys
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in keys}
             for r in table.to_dict("records")]
-    return json.dumps({"study": study_dir.name, "rows": rows}, default=str)
+    from analysis.backtest import summaries  # alert patterns: per rule set scores with intervals
+
+    extra = summaries(study_dir)
+    return json.dumps({"study": study_dir.name, "rows": rows, **({"backtest": extra} if extra else {})}, default=str)
 
 
 def _print_comparison(study_dir, table) -> None:
@@ -216,9 +220,13 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           users: Optional[int] = typer.Option(None, "--users", help="override the workload's users"),
           resume: Optional[str] = typer.Option(None, "--resume", help="finish the runs STUDY still lacks"),
           keep_up: bool = typer.Option(False, "--keep-up", help="leave the stack running afterwards"),
-          stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+          stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json"),
+          rules: Optional[Path] = typer.Option(None, "--rules", exists=True, dir_okay=False,
+                                               help="correlated-alerts: backtest this Prometheus rule file "
+                                                    "(the treatment) against the single-signal rules")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
     from analysis import patterns as pats
+    from analysis import backtest
     from analysis.experiment import StudyConfig, study_config
     from analysis.results import load_study
     from analysis.settings import Settings
@@ -236,7 +244,19 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
         except KeyError as exc:
             _fail(exc)
         config = study_config(ids, repeats, None if quick else duration, quick=quick, keep_up=keep_up, users=users)
-    outcome = _run_study(config, settings, resume=bool(resume))
+    if rules:
+        if config.patterns != ["correlated-alerts"]:
+            _fail(ValueError("--rules backtests a rule file in the correlated-alerts study only: "
+                             "run `sentinel-lab study correlated-alerts --rules PATH`"))
+        try:
+            config.rules = str(backtest.install_user_rules(settings, rules))
+        except (RuntimeError, ValueError) as exc:
+            _fail(exc)
+    try:
+        outcome = _run_study(config, settings, resume=bool(resume))
+    finally:
+        if rules and config.rules:
+            backtest.remove_user_rules(settings)
     table = compare_study(outcome.study_dir)
     print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
 

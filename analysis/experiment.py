@@ -22,7 +22,7 @@ from typing import Callable
 
 import pandas as pd
 
-from analysis import capacity, results, seeding
+from analysis import backtest, capacity, results, seeding
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
 from analysis.collect.resources import ResourceSampler, service_pids
@@ -90,6 +90,7 @@ class StudyConfig:
     arms: tuple[str, ...] = ARMS
     toggles: dict[str, str] = field(default_factory=dict)  # set in every run, over the arm's (capacity --set)
     capacity: CapacityPlan | None = None  # overrides a capacity pattern's levels (sentinel-lab capacity)
+    rules: str | None = None  # alert patterns: a user's rule file, backtested as the treatment (--rules)
 
     def __post_init__(self):
         self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + study_name(self.patterns)
@@ -302,6 +303,8 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     from analysis.stack import toggles
 
     pattern, cfg, settings = pats.get(step.pattern), study.config, study.settings
+    if pattern.backtest:  # alert patterns: a fault timeline over the load, rule sets scored against it
+        return backtest.measure(study, step)
     spec = pattern.workload
     options = {**dict(spec.options), **({"scale": cfg.seed_scale} if spec.locustfile == "api" else {})}
     workload = load.Workload(spec.locustfile, host=settings.url("nginx") + spec.path,

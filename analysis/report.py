@@ -26,6 +26,7 @@ OVERVIEW = NOTEBOOKS / "00_overview.ipynb"
 PATTERN = NOTEBOOKS / "10_pattern.ipynb"
 #: patterns with a page of their own (the others use PATTERN)
 PATTERN_PAGES = {"pg-audit": NOTEBOOKS / "17_pg_audit.ipynb"}
+ALERTS = NOTEBOOKS / "20_alerts.ipynb"  # alert patterns: rules scored against fault timelines
 KERNEL = "python3"
 
 
@@ -79,6 +80,8 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     pages = [Page("overview", OVERVIEW, common)]
     pages += [Page(p, PATTERN_PAGES.get(p, PATTERN), {**common, "pattern": p})
               for p in study.meta.get("patterns", [])]
+    pages += [Page(f"{p}-alerts", ALERTS, {"study": path.name, "results_dir": common["results_dir"], "pattern": p})
+              for p in study.meta.get("patterns", []) if patterns.get(p).backtest]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda page: execute_page(page, out, kernel_name, timeout_s), pages))
     index = out / "index.html"

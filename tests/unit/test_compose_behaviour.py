@@ -213,13 +213,13 @@ def test_every_compose_alert_reaches_the_remediator_and_n8n(rendered):
 
 
 # ------------------------------------------------------------------------- Prometheus
-def test_promtool_unit_tests_of_the_rules_pass(rendered, tmp_path):
-    """Every `promtool test rules` file shipped with the rules, against the rules compose mounts."""
-    tests = sorted((rendered / "prometheus/tests").glob("*.yml")) if (rendered / "prometheus/tests").exists() else []
+def test_promtool_unit_tests_of_the_rules_pass_on_the_rendered_compose_rules(rendered):
+    """Every `promtool test rules` file shipped with the rules, run on the copy compose mounts (its
+    rule files are named relative to it)."""
+    tests = sorted((rendered / "prometheus/tests").glob("*.yml"))
+    assert tests, "no promtool tests rendered with the compose config"
     for path in tests:
-        copy = tmp_path / path.name
-        copy.write_text(path.read_text().replace("/etc/sentinel", str(rendered)))
-        out = subprocess.run([_tool("promtool"), "test", "rules", str(copy)], capture_output=True, text=True,
+        out = subprocess.run([_tool("promtool"), "test", "rules", path.name], capture_output=True, text=True,
                              cwd=path.parent, timeout=120)
         assert out.returncode == 0, out.stdout + out.stderr
 
