@@ -8,10 +8,7 @@ stopped (``resume=True``), and the stack is restored or taken down on the way ou
 from __future__ import annotations
 
 import fnmatch
-import os
-import platform
 import signal
-import subprocess
 import sys
 import time
 from contextlib import contextmanager
@@ -26,9 +23,10 @@ from analysis import backtest, capacity, results, seeding
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
 from analysis.collect.resources import ResourceSampler, service_pids
+from analysis.provenance import git_commit, machine
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 from analysis.results import RunMeta
-from analysis.settings import REPO, Settings
+from analysis.settings import Settings
 
 ARMS = ("baseline", "treatment")
 
@@ -131,22 +129,6 @@ class StudyOutcome:
     study_dir: Path
     completed: list[str] = field(default_factory=list)
     interrupted: bool = False
-
-
-def machine() -> dict:
-    load1, _, _ = os.getloadavg()
-    return {"hostname": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "load_1m": load1,
-            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty", "--abbrev=40"],
-                             capture_output=True, text=True, timeout=10)
-    except OSError:
-        return None
-    return out.stdout.strip() or None
 
 
 @contextmanager
@@ -375,7 +357,8 @@ def _prometheus_frame(settings: Settings, target: str, start: datetime, end: dat
 
 def _logs_frame(settings: Settings, start: datetime, end: datetime) -> pd.DataFrame:
     """Log lines per service and level over the run, in 5 s windows (files locally, Loki in compose)."""
-    from analysis.collect.logs import LogQuery, counts, log_source
+    from analysis.collect.log_source import log_source
+    from analysis.collect.logs import LogQuery, counts
 
     lines = log_source(settings).lines(LogQuery(start=start, end=end))
     return counts(lines, every="5s")

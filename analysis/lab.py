@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from analysis import load as lab_load
 from analysis import report, results
 from analysis.collect import postgres, redis as redis_collect
-from analysis.collect.logs import LogQuery, log_source
+from analysis.collect.log_source import log_source
+from analysis.collect.logs import LogQuery
 from analysis.collect.prometheus import QUERIES, Prometheus
 from analysis.experiment import Progress, Study, study_config
 from analysis.settings import Settings

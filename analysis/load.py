@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +25,8 @@ import pandas as pd
 import psutil
 
 from analysis.collect.locust import read_failures, read_history, read_profile, read_requests, read_stats
+from analysis.provenance import git_commit, machine
+from analysis.results import RunMeta, save_run
 from analysis.settings import REPO, Settings
 
 LOADTESTS = REPO / "loadtests"
@@ -379,11 +381,6 @@ def save(result: LoadResult, results_dir: Path, study: str = "load",
     """Store an ad-hoc run as ``results/<study>/<run_id>/`` (meta.json + Parquet per frame, atomic),
     with ``extra`` frames beside Locust's. No study.json is written, so ``compare`` never mistakes
     ad-hoc runs for a study."""
-    from dataclasses import asdict
-
-    from analysis.experiment import git_commit, machine
-    from analysis.results import RunMeta, save_run
-
     meta = RunMeta(result.run_id, study, result.workload.path.stem, "adhoc", 0, stack=Settings.from_env().stack,
                    machine=machine(), git_commit=git_commit(), start=result.started.isoformat(),
                    end=result.ended.isoformat(), workload=asdict(result.workload), untrusted=result.untrusted,

@@ -24,7 +24,7 @@ import redis
 
 from analysis.audit_probe import PgAuditTrail
 from analysis.collect import celery as celery_collect
-from analysis.collect.logs import log_source
+from analysis.collect.log_source import log_source
 from analysis.collect.prometheus import Prometheus
 from analysis.probe_base import Probe, ProbeContext, Values
 from analysis.stack import toggles

@@ -3,7 +3,6 @@ service, level, text and time, and counts over time windows. ``loki.py`` answers
 questions from Loki with the same frames, so a notebook does not care which stack ran."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,15 +77,6 @@ class LogFiles:
         if not files and not self.log_dir.is_dir():
             raise FileNotFoundError(f"no log directory {self.log_dir}: is the local stack up (sentinel-lab up)?")
         return to_lines((r for f in files for r in _records(f)), query)
-
-
-def log_source(settings) -> LogSource:
-    """Where a stack's logs are: Loki on the compose stack (``LAB_LOKI_URL``, default port 3100),
-    the JSON-lines files in ``settings.log_dir`` on the local one."""
-    if settings.stack == "compose":
-        from analysis.collect.loki import Loki
-        return Loki(os.environ.get("LAB_LOKI_URL", f"http://{settings.host}:3100"))
-    return LogFiles(settings.log_dir)
 
 
 def _records(path: Path):

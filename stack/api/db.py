@@ -12,12 +12,14 @@ SCHEMA_SQL = files("stack.api").joinpath("schema.sql").read_text()
 
 
 class CountingCursor(psycopg.AsyncCursor):
-    """Counts each execute in ``counter`` (``sentinel_db_queries_total``, the lab's statements per request)."""
+    """Counts each execute in ``counter`` (``sentinel_db_queries_total``, the lab's statements per request);
+    the pool's empty liveness query on checkout is not a statement of the request's and is not counted."""
 
     counter: Counter
 
     async def execute(self, query, params=None, **kwargs):
-        self.counter.inc()
+        if query != "":
+            self.counter.inc()
         return await super().execute(query, params, **kwargs)
 
 

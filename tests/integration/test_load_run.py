@@ -97,7 +97,8 @@ def test_a_ten_second_run_gives_every_frame_with_its_documented_columns(nginx, l
     assert {"timestamp", "users", "name", "rps", "p50_ms", "p95_ms", "p99_ms", "total_requests"} <= set(r.history.columns)
     assert r.history["users"].max() == 5 and str(r.history["timestamp"].dt.tz) == "UTC"
     assert r.failures.loc[0, "name"] == "/missing" and r.failures.loc[0, "occurrences"] > 0
-    assert list(r.requests.columns) == ["timestamp", "type", "name", "response_time_ms", "success"]
+    assert list(r.requests.columns) == ["timestamp", "type", "name", "response_time_ms", "success", "intended_ms"]
+    assert r.requests["intended_ms"].isna().all()  # closed loop: no request had an intended start
     agg = r.stats.set_index("name").loc["Aggregated"]
     # the per-request log and Locust's own totals count the same requests
     assert len(r.requests) == agg["requests"] and (~r.requests["success"]).sum() == agg["failures"]

@@ -6,7 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from analysis.collect.logs import LINE_COLUMNS, LogFiles, LogQuery, counts, log_source
+from analysis.collect.log_source import log_source
+from analysis.collect.logs import LINE_COLUMNS, LogFiles, LogQuery, counts
 from analysis.collect.loki import Loki
 from analysis.settings import Settings
 
@@ -65,4 +66,5 @@ def test_a_missing_log_directory_says_what_to_do(tmp_path):
 def test_the_stack_kind_picks_the_log_source(tmp_path):
     local = log_source(Settings(run_dir=tmp_path))
     assert isinstance(local, LogFiles) and local.log_dir == tmp_path / "logs"
-    assert isinstance(log_source(Settings(stack="compose")), Loki)
+    loki = log_source(Settings(stack="compose", port_base=20000))
+    assert isinstance(loki, Loki) and loki.url == "http://127.0.0.1:20310"  # where compose publishes Loki
