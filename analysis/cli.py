@@ -236,7 +236,8 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
     if resume:
         meta = load_study(_study_dir(resume)).meta
         config = StudyConfig(meta["patterns"], meta["repeats"], meta["duration_s"],
-                             meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users)
+                             meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users,
+                             quick=meta.get("quick", False))
     else:
         ids = pattern_ids or [p.id for p in pats.PATTERNS if p.default and (p.quick or not quick)]
         try:

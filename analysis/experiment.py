@@ -50,14 +50,16 @@ class Step:
 
 
 def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True,
-             arms: tuple[str, ...] = ARMS) -> list[Step]:
+             arms: tuple[str, ...] = ARMS, quick: bool = False) -> list[Step]:
     """Per pattern: a warm-up, then arms in ABBA order (AB, BA, AB, …) — never all A then all B.
-    ``arms=("baseline",)`` measures one configuration only (a capacity sweep without a comparison)."""
+    ``arms=("baseline",)`` measures one configuration only (a capacity sweep without a comparison);
+    in a ``quick`` study a pattern with long runs makes at most its ``quick_repeats``."""
     steps = []
     for pid in pattern_ids:
         if warmup:
             steps.append(Step(pid, arms[0], 0, warmup=True))
-        for r in range(repeats):
+        cap = pats.get(pid).quick_repeats if quick else None
+        for r in range(min(repeats, cap or repeats)):
             order = arms if r % 2 == 0 else arms[::-1]
             steps += [Step(pid, arm, r) for arm in order]
     return steps
@@ -89,6 +91,7 @@ class StudyConfig:
     toggles: dict[str, str] = field(default_factory=dict)  # set in every run, over the arm's (capacity --set)
     capacity: CapacityPlan | None = None  # overrides a capacity pattern's levels (sentinel-lab capacity)
     rules: str | None = None  # alert patterns: a user's rule file, backtested as the treatment (--rules)
+    quick: bool = False  # a quick study: patterns with long runs make at most their quick_repeats
 
     def __post_init__(self):
         self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + study_name(self.patterns)
@@ -106,7 +109,8 @@ def study_config(patterns: list[str], repeats: int | None = None, duration_s: fl
     60 s after a 15 s warm-up) or the quick ones; an explicit value wins over either."""
     return StudyConfig(patterns, repeats or (QUICK_REPEATS if quick else DEFAULT_REPEATS),
                        duration_s or (QUICK_DURATION_S if quick else DEFAULT_DURATION_S),
-                       warmup_s if warmup_s is not None else (QUICK_WARMUP_S if quick else DEFAULT_WARMUP_S), **kw)
+                       warmup_s if warmup_s is not None else (QUICK_WARMUP_S if quick else DEFAULT_WARMUP_S),
+                       quick=quick, **kw)
 
 
 @dataclass
@@ -181,7 +185,8 @@ class Study:
                 measurable = self._write_study_json(resume, started_here)
                 if self.config.seed:
                     self._seed(measurable)
-                self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms))
+                self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms,
+                                         quick=self.config.quick))
             except KeyboardInterrupt:
                 outcome.interrupted = True
             finally:
@@ -220,7 +225,7 @@ class Study:
         results.write_study(self.dir, {
             "study": self.config.study_id, "created": created or results.utc_now(),
             "patterns": self.config.patterns, "stack": self.settings.stack, "repeats": self.config.repeats,
-            "duration_s": self.config.duration_s, "warmup_s": self.config.warmup_s,
+            "duration_s": self.config.duration_s, "warmup_s": self.config.warmup_s, "quick": self.config.quick,
             "absent": absent, "not_measured": not_measured, "started_stack": started_stack})
         return [p for p in self.config.patterns if p not in not_measured]
 

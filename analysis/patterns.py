@@ -114,6 +114,7 @@ class Pattern:
     reset: tuple[str, ...] = ()  # before every run: "redis:<key prefix>" deleted, "restart:<service glob>"
     default: bool = True  # runs in a plain `sentinel-lab study` that names no pattern
     quick: bool = True  # in the default set of ``study --quick`` (False: only in full studies)
+    quick_repeats: int | None = None  # a quick study runs at most this many repeats of it (a long run's budget)
     backtest: Backtest | None = None  # alert patterns: a fault timeline per repeat, rule sets scored against it
 
     def metric(self, name: str) -> Metric:

@@ -7,12 +7,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 
-from analysis import experiment, results
+from analysis import experiment, patterns, results
 from analysis.experiment import Step, Study, StudyConfig
 from analysis.settings import Settings
 from analysis.stack import toggles
@@ -204,3 +205,13 @@ def test_database_load_is_execution_time_and_blocks_of_the_application_role_per_
     assert derived.loc["pg_exec_ms", "value"] == 10 and derived.loc["pg_exec_ms_per_request", "value"] == 5
     assert derived.loc["pg_blocks", "value"] == 40 and derived.loc["pg_blocks_per_request", "value"] == 20
     assert derived.loc["pg_exec_ms_per_request", "unit"] == "ms/request"
+
+
+def test_a_quick_study_caps_a_long_pattern_at_its_quick_repeats_and_a_full_one_does_not(monkeypatch):
+    long = replace(patterns.get("redis-cache"), id="long-runs", quick_repeats=2)
+    monkeypatch.setattr(patterns, "PATTERNS", (*patterns.PATTERNS, long))
+    quick = experiment.schedule(["redis-cache", "long-runs"], 4, quick=True)
+    assert sum(1 for s in quick if s.pattern == "long-runs" and not s.warmup) == 2 * 2
+    assert sum(1 for s in quick if s.pattern == "redis-cache" and not s.warmup) == 4 * 2
+    full = experiment.schedule(["long-runs"], 4)
+    assert sum(1 for s in full if not s.warmup) == 4 * 2
