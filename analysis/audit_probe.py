@@ -56,7 +56,7 @@ class PgAuditTrail(Probe):
             return
         self.offset = self.log.stat().st_size
         try:
-            self.pg_before = postgres.statements(ctx.settings.database_url)
+            self.pg_before = postgres.statements(ctx.settings.monitor_url)
             with self._connect(ctx) as conn:
                 loaded = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
                 if ctx.toggles.get("PG_AUDIT", "").startswith("pgaudit") and "pgaudit" not in loaded:
@@ -106,7 +106,7 @@ class PgAuditTrail(Probe):
         if not self.slow:
             self.error = "planted no statement during the run (is the run shorter than one planting round?)"
             return {}
-        pg = postgres.statements_delta(self.pg_before, postgres.statements(ctx.settings.database_url))
+        pg = postgres.statements_delta(self.pg_before, postgres.statements(ctx.settings.monitor_url))
         # the workload's statements (not the lab's snapshots of pg_stat_statements); the log catches up below
         pg = pg[(pg["user"] == ctx.settings.db_user) & ~pg["query"].str.contains("pg_stat_statements", regex=False)]
         time.sleep(1.0)  # the logging collector writes within milliseconds; leave it a margin

@@ -35,13 +35,13 @@ API = "/api/v1"
 
 
 # ------------------------------------------------------------------------------ helpers
-def _probe_login(scale: str, which: int = -1):
-    """A seeded user the load rarely draws (the least popular by default), so the probe's own traffic
-    never mixes with Locust's counters for that user."""
-    from stack.api.seed import logins
+def _probe_login():
+    """The lab's probe user, alone in its own tenant (``stack.lab_probe``): the load never draws it, its
+    writes touch only that tenant's incidents and cached dashboard, and the API and the worker run its
+    statements as the probes' Postgres role, so none of them count as the workload's."""
+    from stack.api.seed import probe_login
 
-    users = logins(scale)
-    return users[which]
+    return probe_login()
 
 
 @contextmanager
@@ -70,10 +70,10 @@ def dashboard_total(body: dict) -> int:
 class StaleReads(Probe):
     """P1 cache: read a dashboard, write an incident, read again; the second read must count it.
 
-    Other users only add incidents, so the 24 h total after the write must exceed the one before,
-    less the tenant's incidents that aged out of the 24 h window since the first dashboard was
-    computed (its ``generated_at``: a cached one may be 30 s old), asked of Postgres directly, so a
-    busy tenant's rolling window is never mistaken for a stale read.
+    In the probe tenant incidents are only added, so the 24 h total after the write must exceed the one
+    before, less the tenant's incidents that aged out of the 24 h window since the first dashboard was
+    computed (its ``generated_at``: a cached one may be 30 s old), asked of Postgres directly (as the
+    probes' role), so a rolling window is never mistaken for a stale read.
     """
 
     background = True
@@ -86,8 +86,8 @@ class StaleReads(Probe):
         self.interval_s, self.checked, self.stale = interval_s, 0, 0
 
     def work(self, ctx: ProbeContext) -> None:
-        login = _probe_login(ctx.scale, 0)  # tenant 1: the busiest, where the cache works hardest
-        with _client(ctx, login) as client, psycopg.connect(ctx.settings.database_url, autocommit=True) as db:
+        login = _probe_login()
+        with _client(ctx, login) as client, psycopg.connect(ctx.settings.probe_database_url, autocommit=True) as db:
             url = f"{API}/dashboard/{login.tenant_id}"
             while not self._stop.wait(self.interval_s):
                 first = client.get(url).raise_for_status().json()
@@ -133,7 +133,7 @@ class RateLimitBurst(Probe):
 
     def work(self, ctx: ProbeContext) -> None:
         lead = self.lead_s if self.lead_s is not None else self.window_s / 3
-        login = _probe_login(ctx.scale, -1)
+        login = _probe_login()
         with redis.Redis.from_url(ctx.settings.redis_url) as r:  # a fresh key for every run
             r.delete(*(limiter.key(login.user_id, f"GET:{API}/incidents") for limiter in ratelimit.LIMITERS.values()))
         with _client(ctx, login, max_connections=self.concurrency) as client:
@@ -205,7 +205,7 @@ class NotifyLatency(Probe):
         self._writing_done = threading.Event()
 
     def work(self, ctx: ProbeContext) -> None:
-        login = _probe_login(ctx.scale, 0)
+        login = _probe_login()
         listener = self.spawn(self._listen, ctx, login)
         # writing before the stream is open would count pub/sub's undelivered events as missed
         if not self._subscribed.wait(self.SILENCE_S) and not self.error:
@@ -291,7 +291,7 @@ class CeleryTasks(Probe):
 
     def start(self, ctx: ProbeContext) -> None:
         try:
-            with _client(ctx, _probe_login(ctx.scale, -1)) as client:
+            with _client(ctx, _probe_login()) as client:
                 self._incident = _new_incident(client, "celery-tasks probe")
             celery_collect.wait_drained(ctx.settings.redis_url)  # the incident's own task, and the last run's
             self._before, self._since = celery_collect.quiet_count(self._metrics_url(ctx))

@@ -62,6 +62,7 @@ class Settings:
     scrape_interval_s: int = 1
     db_name: str = "sentinel"
     db_user: str = "sentinel"
+    probe_db_user: str = "sentinel_probe"  # stack.lab_probe.DB_ROLE: the probes' statements, never the workload's
 
     def port(self, service: str) -> int:
         """The port of ``service`` (``truthsync-2`` → base + 850 + 2)."""
@@ -100,6 +101,12 @@ class Settings:
     @property
     def database_url(self) -> str:
         return (f"postgresql://{self.db_user}:{self.secret('db_password')}@{self.host}:"
+                f"{self.port('postgres')}/{self.db_name}")
+
+    @property
+    def probe_database_url(self) -> str:
+        """Postgres as the probes' role: the API and the worker run the probe tenant's statements as it."""
+        return (f"postgresql://{self.probe_db_user}:{self.secret('probe_db_password')}@{self.host}:"
                 f"{self.port('postgres')}/{self.db_name}")
 
     @property

@@ -53,6 +53,8 @@ _PY_ENV = {
     "SERVICE_NAME": "{name}",
     "PYTHONUNBUFFERED": "1",
 }
+#: the API and the worker run the probe tenant's statements as the probes' role (stack.lab_probe)
+_PROBE_DB = {"PROBE_DATABASE_URL": "{probe_database_url}"}
 _NOT_LOCAL = "exists only as a Docker image; the local stack runs without it"
 
 
@@ -68,12 +70,12 @@ def _static_services() -> list[Service]:
                 depends_on=("postgres", "redis"), command="{python} -m stack.api",
                 # the seeded users' passwords are public (load tests derive them) and each Locust user logs in:
                 # at the API's default 600,000 iterations a login costs CPU-seconds, so the lab keeps their count
-                environment={**_PY_ENV, "REDIS_URL": "{redis_url_api}", "SENTINEL_ADMIN_TOKEN": "{admin_token}",
+                environment={**_PY_ENV, **_PROBE_DB, "REDIS_URL": "{redis_url_api}", "SENTINEL_ADMIN_TOKEN": "{admin_token}",
                              "SENTINEL_PASSWORD_ITERATIONS": str(SEED_ITERATIONS),
                              "SENTINEL_JWT_SECRET": "{jwt_secret}"}),
         Service("worker", "core", Health("http", "/health"), port="worker", metrics_path="/metrics",
                 depends_on=("postgres", "redis"), command="{python} -m stack.worker",
-                environment={**_PY_ENV, "REDIS_URL": "{redis_url_worker}"}),
+                environment={**_PY_ENV, **_PROBE_DB, "REDIS_URL": "{redis_url_worker}"}),
         Service("beat", "core", Health("process"), depends_on=("redis",),
                 command="{python} -m stack.worker.beat",
                 environment={**_PY_ENV, "REDIS_URL": "{redis_url_worker}", "SENTINEL_BEAT_DIR": "{run}/beat"}),

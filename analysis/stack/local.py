@@ -189,6 +189,7 @@ class LocalStack:
         ports = {f"port_{k.replace('-', '_')}": s.port(k) for k in PORT_OFFSETS if k != "truthsync"}
         return {"python": sys.executable, "host": s.host, "run": str(self.run), "config": str(self.run / "config"),
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
+                "probe_database_url": s.probe_database_url,
                 **{f"redis_url_{user}": s.redis_url_as(user) for user in REDIS_USERS},
                 "redis_password_exporter": s.secret("redis_exporter"),
                 "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"), "jwt_secret": s.secret("jwt_secret"),
@@ -240,12 +241,16 @@ class LocalStack:
             for quiet in ("log_statement = 'none'", "log_duration = off", "log_min_duration_statement = -1",
                           "pgaudit.log = 'none'"):
                 conn.execute(f"SET {quiet}")
-            for role, secret in ((s.db_user, "db_password"), ("lab_monitor", "monitor_password")):
+            for role, secret in ((s.db_user, "db_password"), ("lab_monitor", "monitor_password"),
+                                 (s.probe_db_user, "probe_db_password")):
                 if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
                     conn.execute(f'CREATE ROLE "{role}" LOGIN')
                 conn.execute(f"ALTER ROLE \"{role}\" PASSWORD '{private.scram_verifier(s.secret(secret))}'")
             conn.execute(f'REVOKE pg_monitor, pg_read_all_stats FROM "{s.db_user}"')
             conn.execute("GRANT pg_monitor TO lab_monitor")
+            # the probes' role acts on the application's tables as a member of their owner; its statements are
+            # its own in pg_stat_statements (the workload's are the application role's alone)
+            conn.execute(f'GRANT "{s.db_user}" TO "{s.probe_db_user}"')
             if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (s.db_name,)).fetchone():
                 conn.execute(f'CREATE DATABASE "{s.db_name}" OWNER "{s.db_user}"')
         with psycopg.connect(host=str(self.run / "pgsocket"), port=s.port("postgres"), user="postgres",

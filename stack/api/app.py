@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from stack import jsonlog
+from stack import jsonlog, lab_probe
 from stack.api import routes
 from stack.api.cache import DashboardCache
 from stack.api.config import ApiConfig
@@ -48,6 +48,14 @@ class Sentinel:
     tasks: TaskQueue
     faults: Faults
     login_guard: LoginGuard
+    probe_pool: AsyncConnectionPool | None = None  # the probe tenant's statements, as the probes' role
+
+    def pool_for(self, tenant_id: int | None) -> AsyncConnectionPool:
+        """The probe tenant's requests use the probes' pool, so their statements are never the workload's."""
+        return self.probe_pool if self.probe_pool is not None and lab_probe.is_probe_tenant(tenant_id) else self.pool
+
+    def pool_for_login(self, username: str) -> AsyncConnectionPool:
+        return self.pool_for(lab_probe.TENANT_ID if username == lab_probe.USERNAME else None)
 
     async def after_write(self, tenant_id: int) -> None:
         """Runs before a write's response: the tenant's cached dashboard must never be served again."""
@@ -68,7 +76,9 @@ def build(config: ApiConfig) -> Sentinel:
         ratelimiter=ratelimit.make(config.ratelimit, redis, config.ratelimit_per_min, config.ratelimit_window_s,
                                    metrics),
         hub=Hub(redis, metrics) if config.notify == "pubsub" else None,
-        tasks=TaskQueue(config.redis_url, metrics), faults=Faults(), login_guard=LoginGuard(redis, metrics))
+        tasks=TaskQueue(config.redis_url, metrics), faults=Faults(), login_guard=LoginGuard(redis, metrics),
+        probe_pool=(make_pool(config.probe_database_url, 2, metrics.probe_db_queries)
+                    if config.probe_database_url else None))
 
 
 class BodySizeLimit:
@@ -117,6 +127,8 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         apply_schema(config.database_url)
         await sentinel.pool.open(wait=True, timeout=30)
+        if sentinel.probe_pool is not None:
+            await sentinel.probe_pool.open(wait=True, timeout=30)
         if config.jwt_secret_generated and config.sessions == "jwt":
             log.warning("SENTINEL_JWT_SECRET unset: tokens signed with a random secret die with this process")
         log.info("started", extra={"cache": config.cache, "ratelimit": config.ratelimit, "sessions": config.sessions,
@@ -127,6 +139,8 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
         await sentinel.tasks.close()
         await sentinel.redis.aclose()
         await sentinel.pool.close()
+        if sentinel.probe_pool is not None:
+            await sentinel.probe_pool.close()
 
     app = FastAPI(title="Sentinel API", version="1.0", lifespan=lifespan,
                   description="Multi-tenant incident API; every optimisation pattern is an environment toggle.")

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from stack import lab_probe
 from stack.api import codec
 from stack.api.metrics import Metrics
 
@@ -48,10 +49,13 @@ class DashboardCache:
             raw = await self.redis.get(key)
         except (RedisError, OSError) as exc:
             return await self._fallback(compute, exc)
+        counted = not lab_probe.is_probe_tenant(tenant_id)  # the lab's probes are not the workload's lookups
         if raw is not None:
-            self.metrics.cache_hit.inc()
+            if counted:
+                self.metrics.cache_hit.inc()
             return codec.loads(raw), "hit"
-        self.metrics.cache_miss.inc()
+        if counted:
+            self.metrics.cache_miss.inc()
         flight = self._flights.get(key)
         if flight is None:
             flight = self._flights[key] = asyncio.ensure_future(self._fill(key, compute))

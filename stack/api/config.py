@@ -14,6 +14,7 @@ from stack.envconfig import ConfigError, choice, number
 class ApiConfig:
     database_url: str
     redis_url: str
+    probe_database_url: str | None = field(default=None, repr=False)  # PROBE_DATABASE_URL (stack.lab_probe)
     host: str = "127.0.0.1"
     port: int = 8000
     service_name: str = "api"
@@ -51,6 +52,7 @@ class ApiConfig:
         secret = env.get("SENTINEL_JWT_SECRET", "")
         values = dict(
             database_url=env.get("DATABASE_URL", ""), redis_url=env.get("REDIS_URL", ""),
+            probe_database_url=env.get("PROBE_DATABASE_URL") or None,
             host=env.get("HOST", "127.0.0.1"), port=int(env.get("PORT", "8000")),
             service_name=env.get("SERVICE_NAME", "api"), log_file=env.get("LOG_FILE") or None,
             cache=choice(env, "SENTINEL_CACHE", "off", ("off", "on")),

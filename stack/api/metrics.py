@@ -13,7 +13,10 @@ class Metrics:
         self.registry = registry = registry or CollectorRegistry()
         cache = Counter("sentinel_cache_requests", "Dashboard cache lookups by result", ["result"], registry=registry)
         self.cache_hit, self.cache_miss, self.cache_fallback = (cache.labels(r) for r in ("hit", "miss", "fallback"))
-        self.db_queries = Counter("sentinel_db_queries", "SQL statements the API executed", registry=registry)
+        self.db_queries = Counter("sentinel_db_queries", "SQL statements the API executed (the lab's probes' apart)",
+                                  registry=registry)
+        self.probe_db_queries = Counter("sentinel_probe_db_queries",
+                                        "SQL statements the API executed for the lab's probe tenant", registry=registry)
         self.ratelimit_rejected = Counter("sentinel_ratelimit_rejected", "Requests refused with 429",
                                           registry=registry)
         self.ratelimit_failopen = Counter("sentinel_ratelimit_failopen",

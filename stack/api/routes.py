@@ -87,14 +87,15 @@ async def login(body: Login, request: Request):
     if wait_s:
         raise HTTPException(429, f"too many failed logins for this username; retry in {wait_s}s",
                             headers={"Retry-After": str(wait_s)})
-    user = await queries.find_user(app.pool, body.username)
+    pool = app.pool_for_login(body.username)
+    user = await queries.find_user(pool, body.username)
     # PBKDF2 at hundreds of thousands of iterations takes CPU-seconds: never on the event loop
     if user is None or not await asyncio.to_thread(verify_password, body.password, user["password_hash"]):
         await app.login_guard.failed(body.username)
         raise HTTPException(401, "unknown username or wrong password")
     if iterations_of(user["password_hash"]) < app.config.password_iterations:
         stronger = await asyncio.to_thread(hash_password, body.password, None, app.config.password_iterations)
-        await queries.set_password_hash(app.pool, user["id"], stronger)
+        await queries.set_password_hash(pool, user["id"], stronger)
     try:
         token = await app.sessions.create(user["id"], user["tenant_id"])
     except SessionsUnavailable as exc:
@@ -117,12 +118,13 @@ async def dashboard(request: Request, response: Response, tenant_id: int = Path(
     # authorization before existence: another tenant's id gets 403 whether or not it exists
     if tenant_id != who.tenant_id:
         raise HTTPException(403, f"you belong to tenant {who.tenant_id}, not {tenant_id}")
-    if not await queries.tenant_exists(app.pool, tenant_id):
+    pool = app.pool_for(tenant_id)
+    if not await queries.tenant_exists(pool, tenant_id):
         raise HTTPException(404, f"no tenant {tenant_id}")
     if app.cache is None:
-        data, source = await queries.dashboard(app.pool, tenant_id), "off"
+        data, source = await queries.dashboard(pool, tenant_id), "off"
     else:
-        data, source = await app.cache.get(tenant_id, lambda: queries.dashboard(app.pool, tenant_id))
+        data, source = await app.cache.get(tenant_id, lambda: queries.dashboard(pool, tenant_id))
     reply = json(data)
     reply.headers["x-cache"] = source
     return reply
@@ -132,14 +134,14 @@ async def dashboard(request: Request, response: Response, tenant_id: int = Path(
 async def list_incidents(request: Request, who: Principal = Depends(principal), status: Status | None = None,
                          severity: Severity | None = None, service: StorableText | None = Query(None, max_length=64),
                          page: int = Query(1, ge=1, le=10_000), page_size: int = Query(50, ge=1, le=200)):
-    return json(await queries.list_incidents(request.app.state.sentinel.pool, who.tenant_id, status=status,
+    return json(await queries.list_incidents(request.app.state.sentinel.pool_for(who.tenant_id), who.tenant_id, status=status,
                                              severity=severity, service=service, page=page, page_size=page_size))
 
 
 @router.get("/incidents/{incident_id}", tags=["incidents"], summary="One incident of your tenant")
 async def get_incident(request: Request, incident_id: int = Path(le=BIGINT_MAX),
                        who: Principal = Depends(principal)):
-    row = await queries.get_incident(request.app.state.sentinel.pool, who.tenant_id, incident_id)
+    row = await queries.get_incident(request.app.state.sentinel.pool_for(who.tenant_id), who.tenant_id, incident_id)
     if row is None:
         raise HTTPException(404, f"no incident {incident_id} in tenant {who.tenant_id}")
     return json(row)
@@ -148,7 +150,7 @@ async def get_incident(request: Request, incident_id: int = Path(le=BIGINT_MAX),
 @router.post("/incidents", tags=["incidents"], status_code=201, summary="Open an incident")
 async def create_incident(body: NewIncident, request: Request, who: Principal = Depends(principal)):
     app = request.app.state.sentinel
-    row = await queries.create_incident(app.pool, who.tenant_id, who.user_id, body.model_dump())
+    row = await queries.create_incident(app.pool_for(who.tenant_id), who.tenant_id, who.user_id, body.model_dump())
     await app.after_write(who.tenant_id)
     if app.hub is not None:
         await app.hub.publish(row)
@@ -163,7 +165,7 @@ async def update_incident(body: IncidentChange, request: Request, incident_id: i
     fields = body.model_dump(exclude_none=True)
     if not fields:
         raise HTTPException(422, "send at least one of status, severity, title, body")
-    row = await queries.update_incident(app.pool, who.tenant_id, incident_id, fields)
+    row = await queries.update_incident(app.pool_for(who.tenant_id), who.tenant_id, incident_id, fields)
     if row is None:
         raise HTTPException(404, f"no incident {incident_id} in tenant {who.tenant_id}")
     await app.after_write(who.tenant_id)
@@ -173,7 +175,7 @@ async def update_incident(body: IncidentChange, request: Request, incident_id: i
 @router.get("/notifications", tags=["notifications"], summary="Poll: incidents created after the cursor")
 async def poll(request: Request, who: Principal = Depends(principal), after: int | None = Query(None, ge=0, le=BIGINT_MAX)):
     """Without ``after``: no items, just the current cursor to poll from."""
-    pool = request.app.state.sentinel.pool
+    pool = request.app.state.sentinel.pool_for(who.tenant_id)
     if after is None:
         return json({"items": [], "cursor": await queries.latest_incident_id(pool, who.tenant_id)})
     items = await queries.incidents_since(pool, who.tenant_id, after)
@@ -209,11 +211,12 @@ async def _events(request: Request, app, tenant_id: int):
         finally:
             app.hub.unsubscribe(tenant_id, queue)
         return
-    cursor = await queries.latest_incident_id(app.pool, tenant_id)
+    pool = app.pool_for(tenant_id)
+    cursor = await queries.latest_incident_id(pool, tenant_id)
     yield b": ready\n\n"
     while not await request.is_disconnected():
         await asyncio.sleep(app.config.notify_poll_s)
-        for row in await queries.incidents_since(app.pool, tenant_id, cursor):
+        for row in await queries.incidents_since(pool, tenant_id, cursor):
             cursor = row["incident_id"]
             event = {**row, "published_at": row["created_at"].isoformat(timespec="microseconds")}
             app.metrics.notifications_delivered.inc()

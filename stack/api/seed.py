@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+from stack import lab_probe
 from stack.api.db import apply_schema
 from stack.api.passwords import SEED_ITERATIONS, hash_password, seed_password
 
@@ -84,6 +85,24 @@ def logins(scale: str | Scale) -> list[Login]:
             out.append(Login(uid, tid, f"user{uid}@tenant{tid}.example", f"user{uid}", seed_password(uid)))
             uid += 1
     return out
+
+
+def probe_login() -> Login:
+    """The lab's probe user, alone in the probe tenant (``stack.lab_probe``); not one of ``logins()``."""
+    return Login(lab_probe.USER_ID, lab_probe.TENANT_ID, lab_probe.EMAIL, lab_probe.USERNAME,
+                 seed_password(lab_probe.USER_ID))
+
+
+def ensure_probe_tenant(dsn: str) -> None:
+    """Add the probe tenant and its user if missing (databases seeded before they existed get them too)."""
+    login = probe_login()
+    with psycopg.connect(dsn) as conn:
+        conn.execute("INSERT INTO tenants (id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                     (login.tenant_id, lab_probe.TENANT_NAME))
+        conn.execute("INSERT INTO users (id, tenant_id, username, email, password_hash) VALUES (%s, %s, %s, %s, %s) "
+                     "ON CONFLICT DO NOTHING",
+                     (login.user_id, login.tenant_id, login.username, login.email,
+                      hash_password(login.password, salt=f"seed{login.user_id:06d}", iterations=SEED_ITERATIONS)))
 
 
 def _users_frame(scale: Scale) -> pd.DataFrame:
@@ -159,6 +178,7 @@ def seed(dsn: str, scale_name: str, force: bool = False) -> bool:
     scale = SCALES[scale_name]
     present = seeded_scale(dsn)
     if present == scale_name and not force:
+        ensure_probe_tenant(dsn)
         return False
     if present and present != scale_name and not force:
         raise SystemExit(f"the database holds the {present!r} data set; pass --force to replace it")
@@ -180,6 +200,7 @@ def seed(dsn: str, scale_name: str, force: bool = False) -> bool:
                     (scale.name, anchor, scale.tenants, len(users), len(incidents)))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("ANALYZE tenants, users, incidents, metric_samples")
+    ensure_probe_tenant(dsn)
     return True
 
 

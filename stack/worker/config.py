@@ -15,6 +15,7 @@ METRICS_MODES = ("off", "on", "drop", "duplicate")
 class WorkerConfig:
     database_url: str
     redis_url: str
+    probe_database_url: str | None = None  # PROBE_DATABASE_URL: the probe tenant's tasks (stack.lab_probe)
     host: str = "127.0.0.1"
     port: int = 8000
     service_name: str = "worker"
@@ -36,6 +37,7 @@ class WorkerConfig:
         queues = tuple(q.strip() for q in (env.get("SENTINEL_CELERY_QUEUES") or "celery").split(",") if q.strip())
         return cls(
             database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"],
+            probe_database_url=env.get("PROBE_DATABASE_URL") or None,
             host=env.get("HOST") or "127.0.0.1", port=number(env, "PORT", 8000, int),
             service_name=env.get("SERVICE_NAME") or "worker", log_file=env.get("LOG_FILE") or None,
             metrics=metrics != "off", metrics_fault=None if metrics in ("off", "on") else metrics,

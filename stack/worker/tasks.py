@@ -14,6 +14,7 @@ import redis
 from celery import signals
 from psycopg.types.json import Jsonb
 
+from stack import lab_probe
 from stack.worker import tasklog  # noqa: F401  one timed log line per task
 from stack.worker.app import CLEANUP, HEALTH_SNAPSHOT, INCIDENT_CREATED, TENANT_REPORT, celery_app
 from stack.worker.config import WorkerConfig
@@ -22,6 +23,7 @@ from stack.worker.queues import queue_lengths
 log = logging.getLogger("stack.worker.tasks")
 
 _conn: psycopg.Connection | None = None
+_probe_conn: psycopg.Connection | None = None  # the lab probe tenant's tasks, as the probes' role
 _redis: redis.Redis | None = None
 
 _RETRY = dict(autoretry_for=(psycopg.OperationalError,), retry_backoff=1, retry_backoff_max=10,
@@ -36,12 +38,18 @@ def config() -> WorkerConfig:
 @signals.worker_process_init.connect
 def _forget_parent_connections(**_) -> None:
     """A forked child must never share the parent's sockets."""
-    global _conn, _redis
-    _conn = _redis = None
+    global _conn, _probe_conn, _redis
+    _conn = _probe_conn = _redis = None
 
 
-def db() -> psycopg.Connection:
-    global _conn
+def db(tenant_id: int | None = None) -> psycopg.Connection:
+    """The worker's connection; for the lab's probe tenant the probes' own (their statements are not the workload's)."""
+    global _conn, _probe_conn
+    if lab_probe.is_probe_tenant(tenant_id) and config().probe_database_url:
+        if _probe_conn is None or _probe_conn.closed or _probe_conn.broken:
+            _probe_conn = psycopg.connect(config().probe_database_url, autocommit=True,
+                                          application_name="sentinel-worker-probe")
+        return _probe_conn
     if _conn is None or _conn.closed or _conn.broken:
         _conn = psycopg.connect(config().database_url, autocommit=True, application_name="sentinel-worker")
     return _conn
@@ -58,7 +66,7 @@ def rds() -> redis.Redis:
 def incident_created(self, incident_id: int, tenant_id: int) -> int:
     """Record the creation event and count it per tenant; returns the event id. A message delivered again
     (its worker was killed before acknowledging it) carries the same task id and finds its event there."""
-    conn, task_id = db(), self.request.id or ""
+    conn, task_id = db(tenant_id), self.request.id or ""
     row = conn.execute(
         "INSERT INTO incident_events (incident_id, kind, detail) "
         "SELECT id, 'created', jsonb_build_object('tenant_id', tenant_id, 'service', service, "
@@ -138,7 +146,7 @@ RETURNING id
 @celery_app.task(name=TENANT_REPORT, **_RETRY)
 def tenant_report(tenant_id: int) -> int:
     """Aggregate one tenant's incidents (status, severity, top services, MTTR) into tenant_reports."""
-    row = db().execute(_REPORT_SQL, {"tenant": tenant_id}).fetchone()
+    row = db(tenant_id).execute(_REPORT_SQL, {"tenant": tenant_id}).fetchone()
     if row is None:
         raise LookupError(f"tenant {tenant_id} does not exist; pick an id from the tenants table")
     return row[0]

@@ -102,7 +102,7 @@ def test_a_cache_that_skips_invalidation_is_caught_serving_stale_dashboards(seed
 
 def test_a_probe_forced_to_fail_reports_no_judged_value_and_its_error(seeded, monkeypatch):
     ctx = _arm(seeded, SENTINEL_CACHE="on")
-    monkeypatch.setenv("LAB_SECRET_DB_PASSWORD", "not-the-password")  # the probe's settings are wrong
+    monkeypatch.setenv("LAB_SECRET_PROBE_DB_PASSWORD", "not-the-password")  # the probe's settings are wrong
     probe = StaleReads(interval_s=0.2)
     probe.start(ctx)
     time.sleep(1)
