@@ -296,7 +296,7 @@ PATTERNS: tuple[Pattern, ...] = (
         {}, {"SENTINEL_CACHE": "on", "SENTINEL_SESSIONS": "redis", "SENTINEL_NOTIFY": "pubsub",
              "SENTINEL_CELERY_METRICS": "on", "TRUTHSYNC_L2": "on"},
         WorkloadSpec("api", users=64, spawn_rate=64, levels=(4, 8, 16, 32, 64), level_s=5.0),
-        CAPACITY_METRICS,
+        CAPACITY_METRICS, quick_repeats=3,  # five load levels a run: three pairs in a quick study
     ),
     Pattern(
         "capacity-api", "Capacity of the API",
@@ -317,6 +317,7 @@ PATTERNS: tuple[Pattern, ...] = (
         (*_alert_metrics(), *_alert_metrics("burnrate_", better="none")),
         requires=_ALERT_NEEDS, collect=(),
         backtest=Backtest("single", "correlated", context=("burnrate",)),
+        quick_repeats=2,  # a timeline is ~100 s: two per quick study (more with --repeats in a full one)
     ),
     Pattern(
         "nginx-metrics", "P8 Nginx → Prometheus",
@@ -331,6 +332,7 @@ PATTERNS: tuple[Pattern, ...] = (
          Metric("false_alerts_over_budget", "alerts", "lower"), *_alert_metrics()),
         requires=_ALERT_NEEDS, collect=(),
         backtest=Backtest("none", "nginx", min_recall=0.9, max_false_per_h=1.0, detect_within_scrapes=2),
+        quick_repeats=2,  # the same two timelines as correlated-alerts
     ),
     Pattern(
         "aa", "Calibration: the same arm twice",
