@@ -141,9 +141,9 @@ def run_test(b: np.ndarray, t: np.ndarray, *, scale: str = "relative", level: fl
 
 def level(pattern: pats.Pattern, metric: str) -> tuple[float, int]:
     """The interval level of ``metric``'s claim and the size of its Bonferroni family (1: no correction)."""
-    if pattern.role(metric) != "secondary":
-        return 1 - ALPHA, 1
     family = len(pattern.secondary_tested())
+    if pattern.role(metric) != "secondary" or pattern.expectation(metric) not in pattern.secondary_tested():
+        return 1 - ALPHA, 1  # the primary claim, context, or a must-be-0 count judged run by run, not by an interval
     return 1 - ALPHA / family, family
 
 

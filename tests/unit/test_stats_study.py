@@ -123,3 +123,11 @@ def test_the_cli_table_shows_a_failed_probe_s_metric_as_not_measured_with_the_re
     assert out.exit_code == 0, out.output
     assert "redis-cache · stale_reads: not measured: probe stale-reads: login failed: 401" in out.output
     assert "Bonferroni" in out.output and "Noise thresholds" in out.output
+
+
+def test_a_pattern_whose_secondary_claims_are_all_must_be_zero_counts_needs_no_correction():
+    """nginx-metrics: its secondary claims are zero counts judged run by run, so no Bonferroni family."""
+    pattern = pats.get("nginx-metrics")
+    assert not pattern.secondary_tested()
+    for e in pattern.expectations:
+        assert stats.level(pattern, e.metric) == (1 - stats.ALPHA, 1)
