@@ -34,7 +34,7 @@ def _columns(df: pd.DataFrame) -> pd.DataFrame:
 def read_stats(path) -> pd.DataFrame:
     """Per endpoint: type, name, requests, failures, mean/median/min/max ms, rps, p50_ms … p100_ms."""
     df = _columns(_read_csv(path))
-    return df.assign(type=df["type"].fillna("")) if len(df) else df
+    return df.assign(type=df["type"].astype(object).fillna("")) if len(df) else df
 
 
 def read_history(path) -> pd.DataFrame:
@@ -43,7 +43,7 @@ def read_history(path) -> pd.DataFrame:
     if df.empty:
         return df
     df.insert(0, "timestamp", pd.to_datetime(df.pop("Timestamp"), unit="s", utc=True))
-    return df.assign(type=df["type"].fillna(""))
+    return df.assign(type=df["type"].astype(object).fillna(""))
 
 
 def read_failures(path) -> pd.DataFrame:
