@@ -180,7 +180,10 @@ class LocalStack:
             env.update(toggles.for_service(s.name, toggle_values))
             env["LAB_CONFIG_DIGEST"] = digest_of(digests, s.name, ignore_reloadable=True)[:16]
             command = s.command.format(**ctx, name=s.name, port=self.settings.port(s.port) if s.port else "")
-            programs.append(Program(s.name, command, env, str(REPO), str(self.settings.log_dir / f"{s.name}.out"),
+            # a service run as another user (postgres) starts in the run dir, which it may enter; the
+            # checkout may sit under a directory only root can (a private temp dir)
+            workdir = str(self.run) if s.user else str(REPO)
+            programs.append(Program(s.name, command, env, workdir, str(self.settings.log_dir / f"{s.name}.out"),
                                     user=s.user, stop_signal=s.stop_signal))
         self.supervisor.write_config(programs)
 
