@@ -30,6 +30,8 @@ PORT_OFFSETS: dict[str, int] = {
     "worker": 810,
     "remediator": 820,
     "truthsync": 850,  # truthsync-1 is +1, truthsync-2 is +2, ...
+    "n8n": 678,  # opt-in locally (LAB_N8N=1); its task broker listens on the next port
+    "ollama": 434,  # where the local n8n asks a model; no Ollama runs locally (the tests put a double there)
 }
 
 
@@ -63,6 +65,7 @@ class Settings:
     db_name: str = "sentinel"
     db_user: str = "sentinel"
     probe_db_user: str = "sentinel_probe"  # stack.lab_probe.DB_ROLE: the probes' statements, never the workload's
+    n8n: bool = False  # LAB_N8N=1: the local stack also runs n8n (stack/local/install-n8n.sh installs it)
 
     def port(self, service: str) -> int:
         """The port of ``service`` (``truthsync-2`` → base + 850 + 2)."""

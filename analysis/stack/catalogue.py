@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from analysis.settings import Settings
+from analysis.stack import n8n
 from stack.api.passwords import SEED_ITERATIONS
 
 
@@ -148,10 +149,18 @@ def truthsync_instances(n: int) -> list[Service]:
             for i in range(1, n + 1)]
 
 
+def local_n8n(settings: Settings) -> Service:
+    """n8n as a local service (LAB_N8N=1; installed by stack/local/install-n8n.sh, see analysis.stack.n8n)."""
+    return Service("n8n", "ai", Health("http", "/healthz"), port="n8n", depends_on=("remediator",),
+                   command="{python} -m stack.n8n", environment=n8n.environment(settings), image="n8nio/n8n:1.73.1")
+
+
 def services(settings: Settings | None = None) -> list[Service]:
     """The whole catalogue, TruthSync instances included, in dependency order."""
     settings = settings or Settings()
-    return _static_services() + truthsync_instances(settings.truthsync_instances)
+    every = _static_services() + truthsync_instances(settings.truthsync_instances)
+    local = settings.n8n and settings.stack == "local"
+    return [local_n8n(settings) if s.name == "n8n" and local else s for s in every]
 
 
 def by_name(settings: Settings | None = None) -> dict[str, Service]:

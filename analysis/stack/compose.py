@@ -36,7 +36,7 @@ CONTAINER_PORTS: dict[str, int] = {
     "grafana": 3000, "alloy": 12345, "frontend": 3000, "ollama": 11434, "n8n": 5678, "mtail": 3903,
 }
 #: host ports of the services only compose runs, as offsets from ``port_base`` (the others: PORT_OFFSETS)
-COMPOSE_PORT_OFFSETS: dict[str, int] = {"grafana": 300, "loki": 310, "frontend": 330, "ollama": 434, "n8n": 678}
+COMPOSE_PORT_OFFSETS: dict[str, int] = {"grafana": 300, "loki": 310, "frontend": 330}
 #: services published on 127.0.0.1, each as HOST_PORT_<NAME> in compose.yml
 PUBLISHED = ("postgres", "redis", "api", "remediator", "nginx", "prometheus", "alertmanager",
              "grafana", "loki", "frontend", "ollama", "n8n")

@@ -158,6 +158,7 @@ class LocalStack:
                            "password_sha256": hashlib.sha256(s.secret(f"redis_{user}").encode()).hexdigest()}
                           for user, rules in REDIS_USERS.items()],
             "pgaudit": PGAUDIT,
+            "n8n": s.n8n,  # alerts reach the local n8n too (LAB_N8N=1)
         }
 
     def _prepare(self, toggle_values: dict[str, str]) -> None:
