@@ -11,6 +11,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,11 @@ class Answer:
 
 
 class OllamaDouble:
-    """A threaded loopback server on ``port``; ``answers`` are served in turn (the last one repeats)."""
+    """A threaded loopback server on ``port``. ``answers``: a list served in turn (the last one repeats), or
+    a function of the request's JSON (to answer concurrent requests by what they ask)."""
 
-    def __init__(self, port: int, answers: list[Answer], host: str = "127.0.0.1"):
-        self.answers = list(answers)
+    def __init__(self, port: int, answers: list[Answer] | Callable[[dict], Answer], host: str = "127.0.0.1"):
+        self.answers = answers if callable(answers) else list(answers)
         self.requests: list[dict] = []
         self._served = 0
         self._lock = threading.Lock()
@@ -75,9 +77,12 @@ class OllamaDouble:
     def _next(self, raw: bytes) -> Answer:
         with self._lock:
             try:
-                self.requests.append(json.loads(raw or b"{}"))
+                request = json.loads(raw or b"{}")
             except ValueError:
-                self.requests.append({"unparsable": raw[:200].decode(errors="replace")})
+                request = {"unparsable": raw[:200].decode(errors="replace")}
+            self.requests.append(request)
+            if callable(self.answers):
+                return self.answers(request)
             answer = self.answers[min(self._served, len(self.answers) - 1)]
             self._served += 1
             return answer

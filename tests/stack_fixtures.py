@@ -6,7 +6,9 @@ import os
 import random
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -63,17 +65,24 @@ def make_stack():
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def lab_stack():
-    """Every service the local stack runs, healthy; taken down at the end of the session."""
-    root = _traversable_tmp("lab-session-")
-    stack = LocalStack(stack_settings(root))
+@contextmanager
+def standing(prefix: str, only: list[str] | None = None, **settings_kw) -> Iterator[LocalStack]:
+    """A LocalStack of its own (temp run dir, ``settings_kw`` over the test settings), up; down after."""
+    root = _traversable_tmp(prefix)
+    stack = LocalStack(stack_settings(root, **settings_kw), only=only)
     try:
         stack.up()
         yield stack
     finally:
         stack.down()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def lab_stack():
+    """Every service the local stack runs, healthy; taken down at the end of the session."""
+    with standing("lab-session-") as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

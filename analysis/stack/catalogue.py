@@ -151,7 +151,7 @@ def truthsync_instances(n: int) -> list[Service]:
 
 def local_n8n(settings: Settings) -> Service:
     """n8n as a local service (LAB_N8N=1; installed by stack/local/install-n8n.sh, see analysis.stack.n8n)."""
-    return Service("n8n", "ai", Health("http", "/healthz"), port="n8n", depends_on=("remediator",),
+    return Service("n8n", "ai", Health("http", "/healthz/readiness"), port="n8n", depends_on=("remediator",),
                    command="{python} -m stack.n8n", environment=n8n.environment(settings), image="n8nio/n8n:1.73.1")
 
 

@@ -28,7 +28,6 @@ def _workflow() -> dict:
     return json.loads(WORKFLOW.read_text())
 
 
-WORKFLOW_ID: str = _workflow()["id"]
 #: the path of the workflow's webhook node: Alertmanager posts to /webhook/<this>
 WEBHOOK_PATH: str = next(n["parameters"]["path"] for n in _workflow()["nodes"]
                          if n["type"] == "n8n-nodes-base.webhook")
@@ -59,9 +58,8 @@ def user_folder(settings: Settings) -> Path:
 def environment(settings: Settings) -> dict[str, str]:
     """The n8n process's environment (secrets as 0600 files, read by n8n's ``*_FILE`` variables)."""
     return {
-        "N8N_BIN": str(N8N_BIN),
+        "N8N_BIN": str(N8N_BIN), "PYTHONUNBUFFERED": "1",
         "N8N_WORKFLOW_FILE": str(WORKFLOW),
-        "N8N_WORKFLOW_ID": WORKFLOW_ID,
         "N8N_OWNER_EMAIL": OWNER_EMAIL,
         "N8N_OWNER_PASSWORD_FILE": str(settings.secret_file("n8n_owner_password")),
         "N8N_USER_FOLDER": str(user_folder(settings)),
@@ -80,7 +78,8 @@ def environment(settings: Settings) -> dict[str, str]:
         "N8N_DYNAMIC_BANNERS_ENABLED": "false", "N8N_HIRING_BANNER_ENABLED": "false",
         "N8N_PERSONALIZATION_ENABLED": "false", "N8N_AI_ENABLED": "false", "N8N_PUBLIC_API_DISABLED": "true",
         "N8N_LICENSE_AUTO_RENEW_ENABLED": "false",
-        "DB_TYPE": "sqlite", "N8N_LOG_OUTPUT": "console", "GENERIC_TIMEZONE": "UTC",
+        "DB_TYPE": "sqlite", "DB_SQLITE_POOL_SIZE": "2", "N8N_LOG_OUTPUT": "console", "GENERIC_TIMEZONE": "UTC",
+        "N8N_GIT_NODE_DISABLE_BARE_REPOS": "true", "N8N_GRACEFUL_SHUTDOWN_TIMEOUT": "5",
         # what the P3 workflow reads through $env: the model's address and the remediator it calls
         "N8N_BLOCK_ENV_ACCESS_IN_NODE": "false",
         "OLLAMA_URL": settings.url("ollama"), "REMEDIATOR_URL": settings.url("remediator"),
