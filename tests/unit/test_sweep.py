@@ -1,0 +1,77 @@
+"""Dose-response sweeps: values checked against the toggle's spec, arms rotated, and the analysis of a
+synthetic study whose dose-response is known (the claim holds from TTL 30 on; a flat one has no trend)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from analysis import patterns, sweep
+from analysis.experiment import StudyConfig, schedule
+from analysis.sweep import Sweep, SweepError
+from synthetic_sweep import make_sweep_study
+
+
+def test_a_sweep_takes_only_values_the_toggle_declares():
+    s = Sweep.parse("SENTINEL_CACHE_TTL_S=5, 30,120")
+    assert s.values == ("5", "30", "120") and s.arms[0] == "baseline" and s.arms[1] == "SENTINEL_CACHE_TTL_S=5"
+    for bad in ("SENTINEL_CACHE_TTL_S=0,30", "SENTINEL_CACHE_TTL_S=5,abc", "SENTINEL_CACHE_TTL_S=5",
+                "SENTINEL_CACHE_TTL_S=5,5", "NO_SUCH_TOGGLE=1,2", "SENTINEL_CACHE_TTL_S", "SENTINEL_CACHE=on,maybe"):
+        with pytest.raises(SweepError):
+            Sweep.parse(bad)
+
+
+def test_a_sweep_runs_the_treatment_at_each_value_and_the_baseline_as_it_is():
+    s, cache = Sweep.parse("SENTINEL_CACHE_TTL_S=5,120"), patterns.get("redis-cache")
+    assert s.toggles(cache, "baseline") == {"SENTINEL_CACHE": "off"}
+    assert s.toggles(cache, "SENTINEL_CACHE_TTL_S=120") == {"SENTINEL_CACHE": "on", "SENTINEL_CACHE_TTL_S": "120"}
+    with pytest.raises(SweepError):
+        StudyConfig(["correlated-alerts"], sweep=s)  # fault timelines are not a dose
+
+
+def test_sweep_arms_rotate_so_every_value_takes_every_position():
+    arms = Sweep.parse("SENTINEL_CACHE_TTL_S=5,30,120").arms
+    steps = schedule(["redis-cache"], 4, arms=arms)
+    assert steps[0].warmup
+    rounds = [[s.arm for s in steps[1:] if s.repeat == r] for r in range(4)]
+    assert all(sorted(r) == sorted(arms) for r in rounds)
+    for position in range(len(arms)):
+        assert {r[position] for r in rounds} == set(arms), "a Latin square: each arm once in each position"
+    assert rounds[0] != rounds[1]
+
+
+def test_the_analysis_finds_the_planted_dose_response_and_where_the_claim_starts_to_hold(tmp_path):
+    responses = {r.metric: r for r in sweep.analyse(make_sweep_study(tmp_path))}
+    pg = responses["pg_statements_per_request"]
+    assert pg.holds_from == "30", pg.table[["value", "change", "ci_low", "ci_high", "verdict"]]
+    verdicts = dict(zip(pg.table["value"], pg.table["verdict"]))
+    assert verdicts["5"] == "refuted" and verdicts["30"] == verdicts["120"] == "holds"
+    assert pg.trend.rho < 0 and pg.trend.p_value < 0.05 and pg.trend.slope_high < 0
+    assert "holds from 30 on" in pg.summary()
+    hit = responses["api_cache_hit_ratio"]
+    means = hit.table.set_index("value")["mean"]
+    assert means["5"] < means["30"] < means["120"] and hit.trend.rho > 0 and hit.trend.slope_low > 0
+    row = hit.table.set_index("value").loc["30"]
+    assert row["runs"] == 4 and row["low"] < row["mean"] < row["high"]
+    assert responses["stale_reads"].table.set_index("value").loc["120", "verdict"] == "holds"
+
+
+def test_a_flat_response_shows_no_trend_and_the_claim_holds_nowhere(tmp_path):
+    responses = {r.metric: r for r in sweep.analyse(make_sweep_study(tmp_path, flat=True))}
+    pg = responses["pg_statements_per_request"]
+    assert pg.holds_from is None and "holds at no swept value" in pg.summary()
+    assert not pg.trend.p_value < 0.05 and pg.trend.slope_low < 0 < pg.trend.slope_high
+
+
+def test_holds_from_needs_every_larger_value_to_hold():
+    assert sweep.holds_from([1, 2, 4], ["holds", "inconclusive", "holds"]) == 4
+    assert sweep.holds_from([4, 1, 2], ["holds", "holds", "holds"]) == 1
+    assert sweep.holds_from([1, 2], ["holds", "refuted"]) is None
+
+
+def test_a_trend_over_too_few_runs_is_not_a_trend():
+    t = sweep.trend([1, 2], [3.0, 4.0])
+    assert math.isnan(t.rho) and t.direction == "no monotone trend"
+    t = sweep.trend(np.repeat([1, 2, 4], 3), np.repeat([1.0, 2.0, 3.0], 3) + np.tile([-0.1, 0, 0.1], 3))
+    assert t.rho > 0.9 and t.slope_low > 0
