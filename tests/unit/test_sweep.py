@@ -7,10 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from analysis import patterns, sweep
-from analysis.experiment import StudyConfig, schedule
-from analysis.sweep import Sweep, SweepError
 from synthetic_sweep import make_sweep_study
+from test_experiment import FakeStack, fake_run
+
+from analysis import patterns, results, sweep
+from analysis.experiment import Study, StudyConfig, schedule
+from analysis.settings import Settings
+from analysis.sweep import Sweep, SweepError
 
 
 def test_a_sweep_takes_only_values_the_toggle_declares():
@@ -75,3 +78,24 @@ def test_a_trend_over_too_few_runs_is_not_a_trend():
     assert math.isnan(t.rho) and t.direction == "no monotone trend"
     t = sweep.trend(np.repeat([1, 2, 4], 3), np.repeat([1.0, 2.0, 3.0], 3) + np.tile([-0.1, 0, 0.1], 3))
     assert t.rho > 0.9 and t.slope_low > 0
+
+
+def test_a_sweep_study_applies_each_value_records_the_sweep_and_resumes_from_its_record(tmp_path):
+    s = Sweep.parse("SENTINEL_CACHE_TTL_S=5,120")
+    settings = Settings(results_dir=tmp_path, run_dir=tmp_path / "run")
+    stack = FakeStack(up=True)
+    config = StudyConfig(["redis-cache"], repeats=2, study_id="s", seed=False, sweep=s)
+    Study(config, settings, stack=stack, run_one=fake_run()).run()
+    applied = [c[1] for c in stack.calls if isinstance(c, tuple) and c[0] == "apply"]
+    ttl_on = {(a["SENTINEL_CACHE"], a["SENTINEL_CACHE_TTL_S"]) for a in applied[:-1]}
+    assert ttl_on == {("off", "30"), ("on", "5"), ("on", "120")}, "baseline as it is; the treatment at each value"
+    stored = results.load_study(tmp_path / "s")
+    assert Sweep.from_record(stored.meta["sweep"]) == s
+    assert {m.arm for m in stored.runs if not m.warmup} == set(s.arms)
+    assert {m.toggles.get("SENTINEL_CACHE_TTL_S") for m in stored.runs if m.arm != "baseline"} == {"5", "120"}
+    # resume, as `sentinel-lab study --resume` rebuilds the config from study.json: nothing left to run
+    (tmp_path / "s" / "redis-cache-r1-SENTINEL_CACHE_TTL_S=5").rename(tmp_path / "s" / ".gone")
+    again = StudyConfig(["redis-cache"], repeats=2, study_id="s", seed=False,
+                        sweep=Sweep.from_record(stored.meta["sweep"]))
+    Study(again, settings, stack=FakeStack(up=True), run_one=fake_run()).run(resume=True)
+    assert len([m for m in results.load_study(tmp_path / "s").runs if not m.warmup]) == 2 * len(s.arms)
