@@ -211,6 +211,8 @@ def dose_response(study_dir: Path, pattern: pats.Pattern, metric: pats.Metric, s
     per_value_level = 1 - (1 - confidence) / len(sweep.values)  # Bonferroni over the swept values
     limit, _ = thresholds.noise(metric)
     reference = per_run[per_run["arm"] == REFERENCE]
+    counts = (stats._arm_counts(metric, frames["requests"], frames["samples"])
+              if metric.source != "derived" and expectation is not None else {})
     rows = []
     for position, arm in enumerate(sweep.arms):
         value = sweep.value_of(arm)
@@ -224,6 +226,11 @@ def dose_response(study_dir: Path, pattern: pats.Pattern, metric: pats.Metric, s
             pairs = list(reference["repeat"]) == list(runs_["repeat"])
             cmp = stats.compare_runs(reference["value"], runs_["value"], better=metric.better, noise=limit,
                                      scale=metric.scale, level=per_value_level, pairs=pairs)
+            if metric.source != "derived" and not cmp.guard:  # a quantile of too few requests says nothing
+                need, have = stats.min_requests(metric.quantile), counts.get(arm, 0)
+                if min(have, counts.get(REFERENCE, 0)) < need:
+                    cmp.guard = (f"needs at least {need} requests per arm; got {counts.get(REFERENCE, 0)} "
+                                 f"(baseline) and {have}: run longer or with more users")
             verdict, reason = stats.judge(expectation, cmp, runs_["value"].to_numpy(float))
             row.update(change=cmp.change, ci_low=cmp.ci_low, ci_high=cmp.ci_high, verdict=verdict, reason=reason)
         elif value is not None and expectation is not None and why:

@@ -39,7 +39,7 @@ def _frames(value: str | None, start: datetime, n: int, noise: float, flat: bool
 
 
 def make_sweep_study(results_dir: Path, study: str = "sweep-ttl", repeats: int = 4, noise: float = 0.03,
-                     flat: bool = False, seed: int = 3) -> Path:
+                     flat: bool = False, seed: int = 3, requests_per_run: int = 300) -> Path:
     """A warm-up, then ``repeats`` rotated rounds of baseline and TTL 5, 30, 120 (``flat``: no effect at all)."""
     pattern = patterns.get("redis-cache")
     sweep = Sweep("SENTINEL_CACHE_TTL_S", tuple(EFFECTS))
@@ -56,5 +56,5 @@ def make_sweep_study(results_dir: Path, study: str = "sweep-ttl", repeats: int =
         meta = results.RunMeta(run_id, study, pattern.id, arm, repeat, warmup, toggles=sweep.toggles(pattern, arm),
                                start=start.isoformat(), end=(start + timedelta(seconds=8)).isoformat(),
                                workload={"users": 10, "duration_s": 8})
-        results.save_run(path, meta, _frames(sweep.value_of(arm), start, 300, noise, flat, rng))
+        results.save_run(path, meta, _frames(sweep.value_of(arm), start, requests_per_run, noise, flat, rng))
     return path

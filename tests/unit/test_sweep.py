@@ -99,3 +99,10 @@ def test_a_sweep_study_applies_each_value_records_the_sweep_and_resumes_from_its
                         sweep=Sweep.from_record(stored.meta["sweep"]))
     Study(again, settings, stack=FakeStack(up=True), run_one=fake_run()).run(resume=True)
     assert len([m for m in results.load_study(tmp_path / "s").runs if not m.warmup]) == 2 * len(s.arms)
+
+
+def test_a_latency_claim_on_too_few_requests_is_never_judged(tmp_path):
+    few = {r.metric: r for r in sweep.analyse(make_sweep_study(tmp_path, requests_per_run=5))}
+    p99 = few["dashboard_p99_ms"].table
+    assert set(p99.loc[p99["value"] != "baseline", "verdict"]) == {"inconclusive"}
+    assert p99["reason"].str.contains("requests per arm").any()
