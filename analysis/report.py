@@ -74,13 +74,17 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     out = Path(reports_dir) / path.name
     out.mkdir(parents=True, exist_ok=True)
     rows = comparison(path)
+    if "sweep" in study.meta:  # no two arms to compare: each swept value is judged on the capacity page
+        rows = rows.assign(verdict="not measured", reason=[f"a sweep of {study.meta['sweep']['toggle']}: the "
+                                                           f"claim per value is on the {p}-capacity page"
+                                                           for p in rows["pattern"]])
     comparison_file = out / "comparison.parquet"
     rows.to_parquet(comparison_file, index=False)
     common = {"study": path.name, "results_dir": str(path.parent.resolve()),
               "comparison_file": str(comparison_file.resolve())}
     pages = [Page("overview", OVERVIEW, common)]
     pages += [Page(p, PATTERN_PAGES.get(p, PATTERN), {**common, "pattern": p})
-              for p in study.meta.get("patterns", [])]
+              for p in study.meta.get("patterns", []) if "sweep" not in study.meta]  # a sweep has no two arms
     pages += [Page(f"{p}-alerts", ALERTS, {"study": path.name, "results_dir": common["results_dir"], "pattern": p})
               for p in study.meta.get("patterns", []) if patterns.get(p).backtest]
     pages += capacity_pages(path.name, common["results_dir"], study.meta)

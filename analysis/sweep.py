@@ -201,7 +201,12 @@ def dose_response(study_dir: Path, pattern: pats.Pattern, metric: pats.Metric, s
                   frames: dict[str, pd.DataFrame], metas: dict[str, results.RunMeta],
                   thresholds: noise_table.Thresholds) -> DoseResponse:
     values = stats.run_values(metric, frames["derived"], frames["requests"], frames["samples"])
-    why = stats.unmeasured_probe(metric, frames["derived"], metas, values)
+    # a probe that checked nothing in the swept runs leaves the metric unmeasured; one that checked nothing
+    # in the reference (a cache hit ratio with the cache off) leaves only the comparison with it unmeasured
+    why = stats.unmeasured_probe(metric, frames["derived"],
+                                 {k: m for k, m in metas.items() if m.arm != REFERENCE}, values)
+    why_reference = why or stats.unmeasured_probe(metric, frames["derived"],
+                                                  {k: m for k, m in metas.items() if m.arm == REFERENCE}, values)
     per_run = values.rename("value").reset_index()
     per_run["repeat"] = per_run["run_id"].map(lambda r: metas[r].repeat)
     per_run = per_run.sort_values(["repeat", "run_id"])
@@ -222,7 +227,7 @@ def dose_response(study_dir: Path, pattern: pats.Pattern, metric: pats.Metric, s
                "dose": math.nan if value is None else _dose(sweep, value, position), "runs": len(runs_),
                "mean": iv.estimate, "low": iv.low, "high": iv.high, "unit": metric.unit,
                "change": math.nan, "ci_low": math.nan, "ci_high": math.nan, "verdict": "", "reason": ""}
-        if value is not None and expectation is not None and sweep.reference and not why:
+        if value is not None and expectation is not None and sweep.reference and not why_reference:
             pairs = list(reference["repeat"]) == list(runs_["repeat"])
             cmp = stats.compare_runs(reference["value"], runs_["value"], better=metric.better, noise=limit,
                                      scale=metric.scale, level=per_value_level, pairs=pairs)
@@ -233,14 +238,14 @@ def dose_response(study_dir: Path, pattern: pats.Pattern, metric: pats.Metric, s
                                  f"(baseline) and {have}: run longer or with more users")
             verdict, reason = stats.judge(expectation, cmp, runs_["value"].to_numpy(float))
             row.update(change=cmp.change, ci_low=cmp.ci_low, ci_high=cmp.ci_high, verdict=verdict, reason=reason)
-        elif value is not None and expectation is not None and why:
-            row.update(verdict="not measured", reason=why)
+        elif value is not None and expectation is not None and sweep.reference:
+            row.update(verdict="not measured", reason=why_reference)
         rows.append(row)
     table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     swept = per_run[per_run["arm"] != REFERENCE]
     doses = swept["arm"].map(lambda a: _dose(sweep, sweep.value_of(a), sweep.arms.index(a)))
     swept_rows = table[table["value"] != REFERENCE]
-    start = holds_from(list(swept_rows["dose"]), list(swept_rows["verdict"])) if claim and not why else None
+    start = holds_from(list(swept_rows["dose"]), list(swept_rows["verdict"])) if claim and not why_reference else None
     holds_value = None if start is None else str(swept_rows.loc[swept_rows["dose"] == start, "value"].iloc[0])
     return DoseResponse(pattern.id, metric.name, metric.unit, claim if expectation else "", table,
                         trend(doses, swept["value"]), holds_value, why)

@@ -34,6 +34,9 @@ def _frames(value: str | None, start: datetime, n: int, noise: float, flat: bool
                "pg_exec_ms": n * 0.5 * (1 + effect) * rng.normal(1, noise), "pg_blocks": n * 20.0,
                "api_cache_hit_ratio": hit + rng.normal(0, noise), "api_cache_lookups": float(n),
                "stale_reads": 0.0, "stale_checks": 20.0, "redis_commands": n * 2.0}
+    if value is None:  # the cache is off in the baseline: the hit-ratio probe looks up nothing, as for real
+        derived.pop("api_cache_hit_ratio")
+        derived["api_cache_lookups"] = 0.0
     return {"requests": requests,
             "derived": pd.DataFrame({"metric": list(derived), "value": list(derived.values()), "unit": "count"})}
 

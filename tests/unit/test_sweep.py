@@ -53,6 +53,7 @@ def test_the_analysis_finds_the_planted_dose_response_and_where_the_claim_starts
     assert pg.trend.rho < 0 and pg.trend.p_value < 0.05 and pg.trend.slope_high < 0
     assert "holds from 30 on" in pg.summary()
     hit = responses["api_cache_hit_ratio"]
+    assert hit.not_measured is None, "the baseline's cache is off: no lookups there blank only the baseline"
     means = hit.table.set_index("value")["mean"]
     assert means["5"] < means["30"] < means["120"] and hit.trend.rho > 0 and hit.trend.slope_low > 0
     row = hit.table.set_index("value").loc["30"]
