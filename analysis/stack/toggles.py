@@ -35,7 +35,8 @@ class Toggle:
             except ValueError:
                 raise ToggleError(f"{self.name}={value!r} must be a number") from None
             if (self.low is not None and float(value) < self.low) or (self.high is not None and float(value) > self.high):
-                raise ToggleError(f"{self.name}={value} is outside its range {self.low:g}…{self.high:g}")
+                raise ToggleError(f"{self.name}={value} is outside its range "
+                                  f"{'' if self.low is None else f'{self.low:g}'}…{'' if self.high is None else f'{self.high:g}'}")
         return value
 
     def affects(self, service: str) -> bool:
