@@ -312,3 +312,41 @@ def busiest_service(resources: pd.DataFrame, level_rows: pd.DataFrame) -> tuple[
         return None
     cpu = window.groupby("service")["cpu_percent"].mean().sort_values(ascending=False)
     return str(cpu.index[0]), float(cpu.iloc[0])
+
+
+def service_load(study_dir, pattern: str, arm: str) -> pd.DataFrame:
+    """Per level and service, the mean CPU (%) and resident memory (MB) over the level's windows in
+    every trusted run of ``arm``: the resource view that says which service saturates first."""
+    levels_ = results.load_source(study_dir, "levels", pattern)
+    resources = results.load_source(study_dir, "resources", pattern)
+    columns = ["level", "service", "cpu_percent", "rss_mb"]
+    if levels_.empty or resources.empty:
+        return pd.DataFrame(columns=columns)
+    levels_ = levels_[(levels_["arm"] == arm) & ~levels_["warmup"].astype(bool)]
+    parts = []
+    for r in levels_.itertuples():
+        window = resources[(resources["run_id"] == r.run_id) & (resources["timestamp"] >= r.start)
+                           & (resources["timestamp"] < r.end)]
+        parts.append(window.assign(level=r.level))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    frame = pd.concat(parts, ignore_index=True)
+    out = frame.groupby(["level", "service"]).agg(cpu_percent=("cpu_percent", "mean"),
+                                                  rss_mb=("rss_bytes", lambda b: b.mean() / 1e6)).reset_index()
+    return out[columns]
+
+
+SATURATED_CPU = 80.0  # % of one core: a service at or above it is running out
+
+
+def saturation_finding(load: pd.DataFrame, cpu_percent: float = SATURATED_CPU) -> str:
+    """Which service runs out first as the level rises (its CPU reaching ``cpu_percent`` of a core), or,
+    when none does, the busiest at the top level."""
+    if load.empty:
+        return "no per-service CPU was sampled"
+    hot = load[load["cpu_percent"] >= cpu_percent].sort_values(["level", "cpu_percent"], ascending=[True, False])
+    if len(hot):
+        return f"{hot['service'].iloc[0]} reaches {cpu_percent:g} % of a core first, at level {hot['level'].iloc[0]:g}"
+    top = load[load["level"] == load["level"].max()].sort_values("cpu_percent").iloc[-1]
+    return (f"no service reaches {cpu_percent:g} % of a core; the busiest at the top level is {top['service']} "
+            f"({top['cpu_percent']:.0f} %)")

@@ -223,7 +223,9 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json"),
           rules: Optional[Path] = typer.Option(None, "--rules", exists=True, dir_okay=False,
                                                help="correlated-alerts: backtest this Prometheus rule file "
-                                                    "(the treatment) against the single-signal rules")) -> None:
+                                                    "(the treatment) against the single-signal rules"),
+          sweep: Optional[str] = typer.Option(None, "--sweep", help="dose-response: the treatment at each value of "
+                                              "one toggle, beside the baseline (SENTINEL_CACHE_TTL_S=5,30,120)")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
     from analysis import patterns as pats
     from analysis import backtest
@@ -231,20 +233,25 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
     from analysis.results import load_study
     from analysis.settings import Settings
     from analysis.stats import compare_study
+    from analysis.sweep import Sweep, SweepError
 
     settings = Settings.from_env(stack=stack)
     if resume:
         meta = load_study(_study_dir(resume)).meta
         config = StudyConfig(meta["patterns"], meta["repeats"], meta["duration_s"],
                              meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users,
-                             quick=meta.get("quick", False))
+                             quick=meta.get("quick", False),
+                             sweep=Sweep.from_record(meta["sweep"]) if "sweep" in meta else None)
     else:
         ids = pattern_ids or [p.id for p in pats.PATTERNS if p.default and (p.quick or not quick)]
         try:
             [pats.get(i) for i in ids]
-        except KeyError as exc:
+            if sweep and not pattern_ids:
+                raise SweepError("--sweep needs the pattern to sweep: `sentinel-lab study redis-cache --sweep ...`")
+            config = study_config(ids, repeats, None if quick else duration, quick=quick, keep_up=keep_up, users=users,
+                                  sweep=Sweep.parse(sweep) if sweep else None)
+        except (KeyError, SweepError) as exc:
             _fail(exc)
-        config = study_config(ids, repeats, None if quick else duration, quick=quick, keep_up=keep_up, users=users)
     if rules:
         if config.patterns != ["correlated-alerts"]:
             _fail(ValueError("--rules backtests a rule file in the correlated-alerts study only: "
@@ -258,8 +265,32 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
     finally:
         if rules and config.rules:
             backtest.remove_user_rules(settings)
+    if config.sweep:
+        return _print_sweep(outcome.study_dir, as_json)
     table = compare_study(outcome.study_dir)
     print(_json_rows(outcome.study_dir, table)) if as_json else _print_comparison(outcome.study_dir, table)
+
+
+def _print_sweep(study_dir, as_json: bool) -> None:
+    """A sweep study: each metric against the swept value, with intervals, the trend and the claim per value."""
+    from analysis import sweep as sweeps
+
+    responses = sweeps.analyse(study_dir)
+    if as_json:
+        print(json.dumps({"study": study_dir.name, "sweep": [r.as_dict() for r in responses]}, default=str))
+        return
+    out = Table(title=f"sweep {study_dir.name}")
+    for col in ("metric", "value", "runs", "mean [95 % CI]", "change vs baseline [CI]", "verdict"):
+        out.add_column(col)
+    num = lambda x: "" if x != x else f"{x:.4g}"  # noqa: E731
+    for r in responses:
+        for v in r.table.itertuples():
+            out.add_row(r.metric, str(v.value), str(v.runs), f"{num(v.mean)} [{num(v.low)}, {num(v.high)}]",
+                        f"{num(v.change)} [{num(v.ci_low)}, {num(v.ci_high)}]" if v.change == v.change else "",
+                        v.verdict or "")
+    console.print(out)
+    for r in responses:
+        console.print(f"  {r.summary()}", highlight=False)
 
 
 def _run_study(config, settings, resume: bool = False):

@@ -20,6 +20,7 @@ from typing import Callable
 import pandas as pd
 
 from analysis import backtest, capacity, results, seeding
+from analysis import sweep as sweeps
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
 from analysis.collect.resources import ResourceSampler, service_pids
@@ -60,7 +61,8 @@ def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True,
             steps.append(Step(pid, arms[0], 0, warmup=True))
         cap = pats.get(pid).quick_repeats if quick else None
         for r in range(min(repeats, cap or repeats)):
-            order = arms if r % 2 == 0 else arms[::-1]
+            # two arms: ABBA; a sweep's several: a rotated (Latin-square) order
+            order = (arms if r % 2 == 0 else arms[::-1]) if len(arms) <= 2 else sweeps.rotated(arms, r)
             steps += [Step(pid, arm, r) for arm in order]
     return steps
 
@@ -92,9 +94,18 @@ class StudyConfig:
     capacity: CapacityPlan | None = None  # overrides a capacity pattern's levels (sentinel-lab capacity)
     rules: str | None = None  # alert patterns: a user's rule file, backtested as the treatment (--rules)
     quick: bool = False  # a quick study: patterns with long runs make at most their quick_repeats
+    sweep: sweeps.Sweep | None = None  # a dose-response study: one toggle over several values (its arms)
+
+    def arm_toggles(self, pattern: pats.Pattern, arm: str) -> dict[str, str]:
+        """What ``arm`` of ``pattern`` sets: the pattern's arm, or a sweep's value on its treatment."""
+        return self.sweep.toggles(pattern, arm) if self.sweep else dict(getattr(pattern, arm))
 
     def __post_init__(self):
         self.study_id = self.study_id or f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-" + study_name(self.patterns)
+        if self.sweep:
+            for pid in self.patterns:
+                self.sweep.check(pats.get(pid))
+            self.arms = self.sweep.arms
 
 
 #: --quick: 4 repeats, not 3: with 3 runs per arm Mann-Whitney cannot reach p < 0.05 (smallest p is 0.1)
@@ -226,7 +237,8 @@ class Study:
             "study": self.config.study_id, "created": created or results.utc_now(),
             "patterns": self.config.patterns, "stack": self.settings.stack, "repeats": self.config.repeats,
             "duration_s": self.config.duration_s, "warmup_s": self.config.warmup_s, "quick": self.config.quick,
-            "absent": absent, "not_measured": not_measured, "started_stack": started_stack})
+            "absent": absent, "not_measured": not_measured, "started_stack": started_stack,
+            **({"sweep": self.config.sweep.record()} if self.config.sweep else {})})
         return [p for p in self.config.patterns if p not in not_measured]
 
     def _seed(self, pattern_ids: list[str]) -> None:
@@ -254,13 +266,14 @@ class Study:
     def _apply(self, pattern: pats.Pattern, arm: str) -> None:
         """Every toggle at its default, then the arm's: each run starts from a known state."""
         from analysis.stack import toggles
-        self.stack.apply({**toggles.defaults(), **getattr(pattern, arm), **self.config.toggles})
+        self.stack.apply({**toggles.defaults(), **self.config.arm_toggles(pattern, arm), **self.config.toggles})
 
     def new_meta(self, step: Step, start: datetime, end: datetime, workload: dict,
                  untrusted: bool = False, why: str | None = None) -> RunMeta:
         pattern = pats.get(step.pattern)
         return RunMeta(step.run_id, self.config.study_id, step.pattern, step.arm, step.repeat, step.warmup,
-                       self.settings.stack, {**getattr(pattern, step.arm), **self.config.toggles}, machine(),
+                       self.settings.stack, {**self.config.arm_toggles(pattern, step.arm), **self.config.toggles},
+                       machine(),
                        git_commit(),
                        start.isoformat(), end.isoformat(), workload, untrusted, why or None)
 
@@ -301,7 +314,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     if plan and not step.warmup:
         workload = plan.workload(workload)
     reset(study, pattern)
-    ctx = ProbeContext(settings, {**toggles.defaults(), **getattr(pattern, step.arm)}, cfg.seed_scale)
+    ctx = ProbeContext(settings, {**toggles.defaults(), **cfg.arm_toggles(pattern, step.arm)}, cfg.seed_scale)
     probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
     pg_before, redis_before = postgres.statements(settings.monitor_url), redis_collect.snapshot(settings.redis_url)
     for probe in probes.values():

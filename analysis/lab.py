@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from analysis import load as lab_load
 from analysis import report, results
+from analysis import sweep as sweeps
 from analysis.collect import postgres, redis as redis_collect
 from analysis.collect.log_source import log_source
 from analysis.collect.logs import LogQuery
@@ -173,16 +174,56 @@ def study(patterns: list[str] | str, repeats: int | None = None, quick: bool = F
     ids = pattern_ids(patterns) if isinstance(patterns, str) else list(patterns)
     config = study_config(ids, repeats, duration, warmup, quick=quick, keep_up=keep_up, users=users,
                           study_id=study_id)
+    outcome, measured = _run_study(config, stack)
+    table = compare_study(outcome.study_dir) if measured else pd.DataFrame()
+    return StudyResult(outcome.study_dir, table, outcome.completed, outcome.interrupted)
+
+
+def _run_study(config, stack: str | None):
+    """Run ``config`` with a progress bar; the outcome and whether any measured run is stored."""
     bar = _StudyBar()
     outcome = Study(config, settings(stack), report=bar).run()
     bar.close(len(outcome.completed))
     measured = any(not r.warmup for r in results.load_study(outcome.study_dir).runs) \
         if (outcome.study_dir / "study.json").exists() else False
-    table = compare_study(outcome.study_dir) if measured else pd.DataFrame()
     if outcome.interrupted:
         print(f"interrupted: {len(outcome.completed)} runs kept; finish with "
               f"`sentinel-lab study --resume {config.study_id}`")
-    return StudyResult(outcome.study_dir, table, outcome.completed, outcome.interrupted)
+    return outcome, measured
+
+
+@dataclass
+class SweepResult:
+    """What ``sweep`` measured: per metric its dose-response (``sweep.DoseResponse``), and the long table."""
+
+    study_dir: Path
+    responses: list[sweeps.DoseResponse]
+    completed: list[str] = field(default_factory=list)
+    interrupted: bool = False
+
+    @property
+    def study(self) -> str:
+        return self.study_dir.name
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return sweeps.table(self.responses)
+
+    def _repr_html_(self) -> str:
+        items = "".join(f"<li>{r.summary()}</li>" for r in self.responses)
+        return f"<p>sweep <code>{self.study}</code></p><ul>{items}</ul>"
+
+
+def sweep(pattern: str, values: str, repeats: int | None = None, quick: bool = False,
+          duration: float | None = None, warmup: float | None = None, users: int | None = None,
+          reference: bool = True, keep_up: bool = False, study_id: str = "", stack: str | None = None) -> SweepResult:
+    """A dose-response study (as ``sentinel-lab study PATTERN --sweep``): ``values`` is ``"NAME=V1,V2,…"``;
+    the pattern's treatment runs at each value, beside its baseline unless ``reference=False``."""
+    config = study_config([pattern], repeats, duration, warmup, quick=quick, keep_up=keep_up, users=users,
+                          study_id=study_id, sweep=sweeps.Sweep.parse(values, reference))
+    outcome, measured = _run_study(config, stack)
+    responses = sweeps.analyse(outcome.study_dir) if measured else []
+    return SweepResult(outcome.study_dir, responses, outcome.completed, outcome.interrupted)
 
 
 def render_report(study_dir: str | Path, stack: str | None = None) -> Path:

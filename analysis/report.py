@@ -27,6 +27,7 @@ PATTERN = NOTEBOOKS / "10_pattern.ipynb"
 #: patterns with a page of their own (the others use PATTERN)
 PATTERN_PAGES = {"pg-audit": NOTEBOOKS / "17_pg_audit.ipynb"}
 ALERTS = NOTEBOOKS / "20_alerts.ipynb"  # alert patterns: rules scored against fault timelines
+CAPACITY = NOTEBOOKS / "30_capacity.ipynb"  # capacity patterns (load levels) and sweep studies
 KERNEL = "python3"
 
 
@@ -73,20 +74,31 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     out = Path(reports_dir) / path.name
     out.mkdir(parents=True, exist_ok=True)
     rows = comparison(path)
+    if "sweep" in study.meta:  # no two arms to compare: each swept value is judged on the capacity page
+        rows = rows.assign(verdict="not measured", reason=[f"a sweep of {study.meta['sweep']['toggle']}: the "
+                                                           f"claim per value is on the {p}-capacity page"
+                                                           for p in rows["pattern"]])
     comparison_file = out / "comparison.parquet"
     rows.to_parquet(comparison_file, index=False)
     common = {"study": path.name, "results_dir": str(path.parent.resolve()),
               "comparison_file": str(comparison_file.resolve())}
     pages = [Page("overview", OVERVIEW, common)]
     pages += [Page(p, PATTERN_PAGES.get(p, PATTERN), {**common, "pattern": p})
-              for p in study.meta.get("patterns", [])]
+              for p in study.meta.get("patterns", []) if "sweep" not in study.meta]  # a sweep has no two arms
     pages += [Page(f"{p}-alerts", ALERTS, {"study": path.name, "results_dir": common["results_dir"], "pattern": p})
               for p in study.meta.get("patterns", []) if patterns.get(p).backtest]
+    pages += capacity_pages(path.name, common["results_dir"], study.meta)
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda page: execute_page(page, out, kernel_name, timeout_s), pages))
     index = out / "index.html"
     index.write_text(index_html(study.meta, rows, [p.name for p in pages]))
     return index
+
+
+def capacity_pages(study: str, results_dir: str, meta: dict) -> list[Page]:
+    """The capacity page of each capacity pattern (load levels) of a study, or of each pattern of a sweep."""
+    return [Page(f"{p}-capacity", CAPACITY, {"study": study, "results_dir": results_dir, "pattern": p})
+            for p in meta.get("patterns", []) if patterns.get(p).workload.levels or "sweep" in meta]
 
 
 def execute_page(page: Page, out: Path, kernel_name: str = KERNEL, timeout_s: int = 300) -> Path:

@@ -17,7 +17,8 @@ def check(service: Service, host: str, port: int | None, *, pg_socket_dir: str |
     kind = service.health.kind
     try:
         if kind == "http":
-            r = httpx.get(f"http://{host}:{port}{service.health.path}", timeout=timeout)
+            # plain HTTP on loopback: verify=False skips loading the CA bundle (~0.3 s a check on a busy machine)
+            r = httpx.get(f"http://{host}:{port}{service.health.path}", timeout=timeout, verify=False)
             return r.status_code == 200, f"GET {service.health.path} → {r.status_code}"
         if kind == "tcp":
             socket.create_connection((host, port), timeout).close()

@@ -22,6 +22,8 @@ class Toggle:
     numeric: bool = False
     doc: str = ""
     reload: bool = False  # applied by a config reload (SIGHUP): the service keeps running, connections survive
+    low: float | None = None  # numeric toggles: the declared range (a sweep's values must lie in it)
+    high: float | None = None
 
     def validate(self, value: str) -> str:
         value = str(value).strip()
@@ -32,6 +34,9 @@ class Toggle:
                 float(value)
             except ValueError:
                 raise ToggleError(f"{self.name}={value!r} must be a number") from None
+            if (self.low is not None and float(value) < self.low) or (self.high is not None and float(value) > self.high):
+                raise ToggleError(f"{self.name}={value} is outside its range "
+                                  f"{'' if self.low is None else f'{self.low:g}'}…{'' if self.high is None else f'{self.high:g}'}")
         return value
 
     def affects(self, service: str) -> bool:
@@ -48,7 +53,7 @@ PG_AUDIT_CHOICES = ("none", "statement-all", "pgaudit-write", "pgaudit-all")
 
 TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("SENTINEL_CACHE", "off", ("api",), _ONOFF, doc="P1 Redis query cache for the dashboard"),
-    Toggle("SENTINEL_CACHE_TTL_S", "30", ("api",), numeric=True, doc="cache entry lifetime"),
+    Toggle("SENTINEL_CACHE_TTL_S", "30", ("api",), numeric=True, doc="cache entry lifetime", low=1, high=86400),
     Toggle("SENTINEL_RATELIMIT", "off", ("api",), ratelimit.MODES,
            doc="P1 per-user, per-endpoint rate limit: on (sliding window), naive (the design's INCR+EXPIRE), "
                "racy (positive control: read, compare, increment)"),
@@ -64,9 +69,10 @@ TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("SENTINEL_CELERY_METRICS", "off", ("worker",), METRICS_MODES,
            doc="P6 Celery task metrics for Prometheus; drop|duplicate miscount on purpose (positive controls only)"),
     Toggle("TRUTHSYNC_L2", "off", ("truthsync-*",), _ONOFF, doc="P5 shared Redis cache behind each instance's L1"),
-    Toggle("TRUTHSYNC_L1_SIZE", "10000", ("truthsync-*",), numeric=True, doc="entries in each instance's L1"),
-    Toggle("TRUTHSYNC_L1_TTL_S", "300", ("truthsync-*",), numeric=True, doc="L1 entry lifetime"),
-    Toggle("TRUTHSYNC_L2_TTL_S", "3600", ("truthsync-*",), numeric=True, doc="L2 entry lifetime"),
+    Toggle("TRUTHSYNC_L1_SIZE", "10000", ("truthsync-*",), numeric=True, doc="entries in each instance's L1",
+           low=1, high=10_000_000),
+    Toggle("TRUTHSYNC_L1_TTL_S", "300", ("truthsync-*",), numeric=True, doc="L1 entry lifetime", low=1, high=86400),
+    Toggle("TRUTHSYNC_L2_TTL_S", "3600", ("truthsync-*",), numeric=True, doc="L2 entry lifetime", low=1, high=604800),
     Toggle("TRUTHSYNC_BATCH_MAX", "1000", ("truthsync-*",), numeric=True, doc="texts allowed in one batch"),
     Toggle("REMEDIATOR_MODE", "dry-run", ("remediator",), ("off", "dry-run", "on"),
            doc="P3 act on alerts (on), only record decisions (dry-run), or ignore them (off)"),
