@@ -130,8 +130,10 @@ def generate(study_dir: Path, settings: Settings, repeats: list[int] | None = No
                     tests.append(case(prom, w, [(h["alertname"], (h["start"] - w.start).total_seconds() + 1)], [],
                                       labels, wanted, history_s(name), where.name))
             for w in truth[truth["benign"]].itertuples() if n == 0 else ():
-                busy = set(mine[(mine["start"] <= w.end + timedelta(seconds=alerts.GRACE_S))
-                                & (mine["end"] >= w.start - timedelta(seconds=history_s(name)))]["alertname"])
+                # an alert still firing as the event began (a fault before it) is not the event's; silent
+                # means not firing at the event's end, so only alerts around the event itself are excused
+                grace = timedelta(seconds=alerts.GRACE_S)
+                busy = set(mine[(mine["start"] <= w.end + grace) & (mine["end"] >= w.start - grace)]["alertname"])
                 silent = sorted(set(labels) - busy)
                 if silent:
                     tests.append(case(prom, w, [], silent, labels, wanted, history_s(name), where.name))
