@@ -18,6 +18,7 @@ def _copy(tmp_path: Path) -> tuple[Path, Path]:
     rules, tests = tmp_path / "rules", tmp_path / "tests"
     shutil.copytree(alerts.RULES_DIR, rules)
     shutil.copytree(ruletests.TESTS_DIR, tests)
+    shutil.copytree(ruletests.PROM_DIR / "log-signals", tmp_path / "log-signals")
     return rules, tests
 
 
