@@ -88,8 +88,10 @@ def play(study, repeat: int, report=lambda line: None) -> Played:
         if result.interrupted:
             raise KeyboardInterrupt
         end = t0 + timedelta(seconds=timeline.length_s)
-        time.sleep(max(0.0, (end - datetime.now(timezone.utc)).total_seconds())
-                   + max(2 * settings.scrape_interval_s, deliveries.WAIT_S))
+        # until the last scrapes are evaluated and a late notification can arrive, counted from the timeline's
+        # end: Locust's start-up and shutdown have usually spent it already
+        after = max(2 * settings.scrape_interval_s, deliveries.WAIT_S)
+        time.sleep(max(0.0, (end - datetime.now(timezone.utc)).total_seconds() + after))
         delivered = inbox.frame()
         silent = None if len(delivered) else deliveries.why_empty(inbox)
     firing = Prometheus(settings.url("prometheus")).range(
