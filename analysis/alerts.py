@@ -2,9 +2,11 @@
 
 Each rule set is a ``ruleset`` label on the alerting rules in
 ``stack/config/prometheus/rules/``; all sets are loaded into one Prometheus, so
-one timeline scores every set (paired). An alert's firing episode that overlaps
-a fault window (or the ``GRACE_S`` after it) is a true alert; one that does
-not (a benign event or a fault-free stretch) is a false alert. Per rule set:
+one timeline scores every set (paired). An alert's firing episode that starts
+in a fault window (or the ``GRACE_S`` after it, cut at the next window's start)
+is a true alert and detects that window; one that starts anywhere else (a benign
+event or a fault-free stretch) is a false alert. An alert still firing from
+before a window began does not detect it. Per rule set:
 recall over the fault windows it is meant to catch, precision over its
 episodes, time to detect, reset time, false alerts per fault-free hour, with
 bootstrap intervals over windows within timelines.
@@ -113,27 +115,39 @@ def episodes(alerts: pd.DataFrame, step_s: float = 1.0) -> pd.DataFrame:
 
 
 def score(truth: pd.DataFrame, eps: pd.DataFrame, ruleset: RuleSet, t0: datetime,
-          grace_s: float = GRACE_S) -> Score:
-    """Score one rule set's episodes against a timeline's ground truth (``Timeline.frame(t0)``)."""
+          grace_s: float = GRACE_S, detected_at: str = "start") -> Score:
+    """Score one rule set's episodes against a timeline's ground truth (``Timeline.frame(t0)``);
+    time to detect runs to the episodes' ``detected_at`` column (``notified``: time to notify)."""
     first = truth.iloc[0]
     scored_from, scored_to = t0 + timedelta(seconds=float(first["lead_in_s"])), t0 + timedelta(
         seconds=float(first["length_s"]))
-    grace = timedelta(seconds=grace_s)
-    faults = truth[~truth["benign"].astype(bool)]
+    faults = _owned(truth, timedelta(seconds=grace_s))
+    faults = faults[~faults["benign"].astype(bool)]
     mine = eps[(eps["ruleset"] == ruleset.name) & (eps["start"] >= scored_from) & (eps["start"] < scored_to)]
-    mine = mine.assign(true=[bool(((faults["start"] <= e.end) & (faults["end"] + grace >= e.start)).any())
+    mine = mine.assign(true=[bool(((faults["start"] <= e.start) & (e.start < faults["owned_to"])).any())
                              for e in mine.itertuples()])
     rows = []
     for w in faults[faults["kind"].isin(ruleset.covers)].itertuples():
-        hits = mine[(mine["start"] <= w.end + grace) & (mine["end"] >= w.start)]
+        hits = mine[(mine["start"] >= w.start) & (mine["start"] < w.owned_to)]
         detected = bool(len(hits))
         rows.append({"kind": w.kind, "start": w.start, "detected": detected,
-                     "ttd_s": max(0.0, (hits["start"].min() - w.start).total_seconds()) if detected else math.nan,
+                     "ttd_s": max(0.0, (hits[detected_at].min() - w.start).total_seconds()) if detected else math.nan,
                      "reset_s": (hits["end"].max() - w.end).total_seconds() if detected else math.nan})
-    busy = sum(((min(w.end + grace, scored_to) - max(w.start, scored_from)).total_seconds()
+    busy = sum(((min(w.owned_to, scored_to) - max(w.start, scored_from)).total_seconds()
                 for w in faults.itertuples()), 0.0)
     return Score(ruleset.name, pd.DataFrame(rows, columns=["kind", "start", "detected", "ttd_s", "reset_s"]),
                  mine.reset_index(drop=True), max(0.0, (scored_to - scored_from).total_seconds() - busy))
+
+
+def _owned(truth: pd.DataFrame, grace: timedelta) -> pd.DataFrame:
+    """``truth`` with ``owned_to``: an alert that starts from a window's start until then is the
+    window's: its end plus the grace period, cut at the next window's start. So every alert has one
+    owner however short the gaps or late a window (a restart that overran), and an alert already
+    firing when a window began never counts as detecting it."""
+    ordered = truth.sort_values("start").reset_index(drop=True)
+    nxt = ordered["start"].shift(-1)
+    owned = ordered["end"] + grace
+    return ordered.assign(owned_to=owned.where(nxt.isna() | (owned <= nxt), nxt))
 
 
 def values(s: Score, prefix: str = "") -> dict[str, tuple[float, str]]:

@@ -15,25 +15,27 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pandas as pd
 
-from analysis import alerts, faults, load
+from analysis import alerts, deliveries, faults, load
 from analysis import patterns as pats
 from analysis.collect.prometheus import Prometheus
 
 USERS = 10  # background load while the faults play
 USER, USER_RULES = "user", "user-rules.yml"  # --rules: the user's file, scored as rule set "user"
 SEED_BASE = 1500  # timeline seed = SEED_BASE + repeat
+DELIVERED = "(the whole set, as delivered)"  # rule_table's row of the set scored on Alertmanager's deliveries
 
 
 @dataclass
 class Played:
-    """A timeline as it was played: the ground truth, the alerts' firing episodes, what went wrong."""
+    """A timeline as it was played: the ground truth, the alerts' firing episodes (with when each was
+    delivered, ``notified``), every alert Alertmanager delivered to the lab's receiver, what went wrong."""
 
     truth: pd.DataFrame
     episodes: pd.DataFrame
@@ -41,6 +43,7 @@ class Played:
     end: datetime
     workload: dict
     errors: list[str]
+    deliveries: pd.DataFrame = field(default_factory=lambda: deliveries.frame([]))
 
 
 def _dir(study, repeat: int):
@@ -49,9 +52,10 @@ def _dir(study, repeat: int):
 
 def _read(where: Path) -> Played:
     info = json.loads((where / "played.json").read_text())
+    got = pd.read_parquet(where / "deliveries.parquet") if (where / "deliveries.parquet").exists() else None
     return Played(pd.read_parquet(where / "truth.parquet"), pd.read_parquet(where / "episodes.parquet"),
                   datetime.fromisoformat(info["start"]), datetime.fromisoformat(info["end"]),
-                  info["workload"], info["errors"])
+                  info["workload"], info["errors"], deliveries.frame([]) if got is None else got)
 
 
 def load_played(study_dir: Path) -> list[Played]:
@@ -70,28 +74,36 @@ def play(study, repeat: int, report=lambda line: None) -> Played:
     workload = load.Workload("api", host=settings.url("nginx"), users=cfg.users or USERS, spawn_rate=USERS,
                              duration_s=timeline.length_s, options={"scale": cfg.seed_scale})
     stop, injected = threading.Event(), []
-    t0_mono, t0 = time.monotonic(), datetime.now(timezone.utc)
-    player = threading.Thread(target=lambda: injected.extend(faults.inject(
-        timeline, settings, study.stack, t0_mono, cfg.seed_scale, stop, report)), daemon=True, name="faults")
-    player.start()
-    try:
-        result = load.run(workload, run_dir=settings.run_dir / "load" / cfg.study_id / f"timeline-r{repeat}",
-                          progress=False)
-    finally:
-        stop.set()
-        player.join(timeout=60)
-    if result.interrupted:
-        raise KeyboardInterrupt
-    end = t0 + timedelta(seconds=timeline.length_s)
-    time.sleep(max(0.0, (end - datetime.now(timezone.utc)).total_seconds()) + 2 * settings.scrape_interval_s)
+    with deliveries.Receiver(settings.host, settings.port("lab-receiver"), settings.secret("alert_token")) as inbox:
+        t0_mono, t0 = time.monotonic(), datetime.now(timezone.utc)
+        player = threading.Thread(target=lambda: injected.extend(faults.inject(
+            timeline, settings, study.stack, t0_mono, cfg.seed_scale, stop, report)), daemon=True, name="faults")
+        player.start()
+        try:
+            result = load.run(workload, run_dir=settings.run_dir / "load" / cfg.study_id / f"timeline-r{repeat}",
+                              progress=False)
+        finally:
+            stop.set()
+            player.join(timeout=60)
+        if result.interrupted:
+            raise KeyboardInterrupt
+        end = t0 + timedelta(seconds=timeline.length_s)
+        # until the last scrapes are evaluated and a late notification can arrive, counted from the timeline's
+        # end: Locust's start-up and shutdown have usually spent it already
+        after = max(2 * settings.scrape_interval_s, deliveries.WAIT_S)
+        time.sleep(max(0.0, (end - datetime.now(timezone.utc)).total_seconds() + after))
+        delivered = inbox.frame()
+        silent = None if len(delivered) else deliveries.why_empty(inbox)
     firing = Prometheus(settings.url("prometheus")).range(
         'ALERTS{alertstate="firing", ruleset!=""}', t0, end,
         step=f"{settings.scrape_interval_s}s")
     errors = [i.error for i in injected if i.error]
     if len(injected) < len(timeline.windows):
         errors.append(f"only {len(injected)} of {len(timeline.windows)} windows were played")
-    played = Played(faults.truth(timeline, injected, t0), alerts.episodes(firing, settings.scrape_interval_s),
-                    t0, end, {**asdict(workload), "timeline_seed": timeline.seed}, errors)
+    eps = deliveries.match(alerts.episodes(firing, settings.scrape_interval_s), delivered)
+    played = Played(faults.truth(timeline, injected, t0), eps, t0, end,
+                    {**asdict(workload), "timeline_seed": timeline.seed, "probe_errors": [silent] if silent else []},
+                    errors, delivered)
     if result.untrusted:
         played.errors.append(f"load generator: {result.untrusted_reason}")
     _store(where, played)
@@ -104,6 +116,7 @@ def _store(where, played: Played) -> None:
     tmp.mkdir(parents=True)
     played.truth.to_parquet(tmp / "truth.parquet")
     played.episodes.to_parquet(tmp / "episodes.parquet")
+    played.deliveries.to_parquet(tmp / "deliveries.parquet")
     (tmp / "played.json").write_text(json.dumps({"start": played.start.isoformat(), "end": played.end.isoformat(),
                                                  "workload": played.workload, "errors": played.errors}, default=str))
     shutil.rmtree(where, ignore_errors=True)
@@ -149,21 +162,39 @@ def summaries(study_dir: Path) -> dict[str, dict[str, dict]]:
         if spec is None or not played:
             continue
         treatment = USER if user and pid == "correlated-alerts" else spec.treatment
-        out[pid] = {name: alerts.summary([alerts.score(p.truth, p.episodes, alerts.RULESETS[name], p.start)
-                                          for p in played]) for name in (spec.baseline, treatment, *spec.context)}
+        out[pid] = {name: {**alerts.summary([alerts.score(p.truth, p.episodes, alerts.RULESETS[name], p.start)
+                                             for p in played]), "delivered": delivered(played, name)}
+                    for name in (spec.baseline, treatment, *spec.context)}
     return out
+
+
+def delivered(played: list[Played], ruleset: str) -> dict:
+    """The rule set scored on Alertmanager's deliveries over every timeline (``ttd_*`` is time to notify),
+    with the episodes never delivered; not measured when a timeline's receiver got nothing."""
+    silent = [p.workload.get("probe_errors") or ["no delivery recorded"] for p in played if not len(p.deliveries)]
+    if silent:
+        return {"measured": False, "reason": silent[0][0]}
+    rs = alerts.RULESETS[ruleset]
+    return {"measured": True, "deliveries_received": int(sum(len(p.deliveries) for p in played)),
+            "undelivered_alerts": sum(deliveries.undelivered(p.truth, _matched(p), rs, p.start) for p in played),
+            **alerts.summary([deliveries.score(p.truth, _matched(p), rs, p.start) for p in played])}
 
 
 def rule_table(played: list[Played], rulesets: list[str]) -> pd.DataFrame:
     """Per rule set and per rule (alertname), over every timeline: recall, precision, time to detect
-    (median), false alerts, with 95 % bootstrap intervals over windows within timelines."""
+    (median), false alerts, with 95 % bootstrap intervals over windows within timelines; and the set
+    as Alertmanager delivered it (``DELIVERED``: time to notify), when every timeline recorded deliveries."""
     rows = []
     for name in rulesets:
         rs = alerts.RULESETS[name]
         whole = [alerts.score(p.truth, p.episodes, rs, p.start) for p in played]
         rules = sorted({a for p in played for a in p.episodes.loc[p.episodes["ruleset"] == name, "alertname"]})
-        for rule in [None, *rules]:
-            scores = whole if rule is None else [
+        delivered = [deliveries.score(p.truth, _matched(p), rs, p.start) for p in played] if all(
+            len(p.deliveries) for p in played) else None  # time to detect is time to notify here
+        for rule in [None, DELIVERED, *rules]:
+            if rule == DELIVERED and delivered is None:
+                continue
+            scores = whole if rule is None else delivered if rule == DELIVERED else [
                 alerts.score(p.truth, p.episodes[p.episodes["alertname"] == rule], rs, p.start) for p in played]
             s = alerts.summary(scores)
             rows.append({"ruleset": name, "rule": rule or "(the whole set)", "windows": s["windows"],
@@ -180,13 +211,20 @@ def derived(played: Played, spec: alerts.Backtest, ruleset: str, scrape_s: float
     if spec.detect_within_scrapes is not None:
         fors = alerts.rule_fors(spec.treatment)
         within = max(fors.values(), default=0.0) + spec.detect_within_scrapes * scrape_s
-    values = {**alerts.values(own), **alerts.claim_values(own, spec, within)}
+    values = {**alerts.values(own), **alerts.claim_values(own, spec, within),
+              **deliveries.values(played.truth, _matched(played), len(played.deliveries), alerts.RULESETS[ruleset],
+                                  played.start, spec)}
     for other in spec.context:
         values.update(alerts.values(alerts.score(played.truth, played.episodes, alerts.RULESETS[other], played.start),
                                     prefix=f"{other}_"))
     frame = pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
                          columns=["metric", "value", "unit"])
     return frame, own
+
+
+def _matched(played: Played) -> pd.DataFrame:
+    """The episodes with their delivery times (a timeline stored before deliveries were collected: none)."""
+    return played.episodes if "notified" in played.episodes else deliveries.match(played.episodes, played.deliveries)
 
 
 def measure(study, step) -> tuple:
@@ -204,5 +242,6 @@ def measure(study, step) -> tuple:
     why = "; ".join(played.errors) or None
     meta = study.new_meta(step, played.start, played.end, {**played.workload, "ruleset": ruleset},
                           untrusted=bool(why), why=f"fault injection: {why}" if why else None)
-    frames = {"timeline": played.truth, "alerts": played.episodes, "windows": own.windows, "derived": frame}
+    frames = {"timeline": played.truth, "alerts": played.episodes, "windows": own.windows, "derived": frame,
+              "deliveries": played.deliveries}
     return meta, frames

@@ -266,7 +266,10 @@ class Study:
     def _apply(self, pattern: pats.Pattern, arm: str) -> None:
         """Every toggle at its default, then the arm's: each run starts from a known state."""
         from analysis.stack import toggles
-        self.stack.apply({**toggles.defaults(), **self.config.arm_toggles(pattern, arm), **self.config.toggles})
+        target = toggles.validate({**toggles.defaults(), **self.config.arm_toggles(pattern, arm), **self.config.toggles})
+        if self.stack.toggles() == target:  # nothing would change (seconds of re-rendering on a busy machine)
+            return
+        self.stack.apply(target)
 
     def new_meta(self, step: Step, start: datetime, end: datetime, workload: dict,
                  untrusted: bool = False, why: str | None = None) -> RunMeta:

@@ -42,7 +42,11 @@ BENIGN: dict[str, tuple[tuple[float, float], float]] = {
     "cache-flush": ((3, 4), 1),        # the dashboard cache and TruthSync's shared cache emptied
 }
 LEAD_IN_S = 8.0  # the load settles (rate windows fill) before the first window; never scored
-GAP_S = (4.0, 5.0)  # quiet stretch after each window
+#: quiet stretch after a fault: its rate[5s] signals linger 5 s plus a scrape once it ends, so a shorter
+#: gap would leave its alert firing into the next window and hide a same-signal fault's detection
+GAP_S = (4.0, 4.5)
+#: after a benign event: nothing of it must be detected, so a shorter stretch blinds no rule
+BENIGN_GAP_S = (2.0, 3.0)
 TAIL_S = 6.0  # after the last window, so alerts can reset inside the timeline
 THINK_S = 1.0  # a normal user's pause between requests (load spike)
 FLOOD_SOURCE, SLOW_SOURCE = "127.0.0.2", "127.0.0.3"  # not the load generator's 127.0.0.1
@@ -75,13 +79,14 @@ def generate(seed: int, kinds: tuple[str, ...] = (*FAULTS, *BENIGN)) -> Timeline
     rng = random.Random(seed)
     order = list(kinds)
     rng.shuffle(order)
-    t, windows = LEAD_IN_S, []
+    t, windows, end = LEAD_IN_S, [], LEAD_IN_S
     for kind in order:
         (low, high), intensity = FAULTS.get(kind) or BENIGN[kind]
         duration = round(rng.uniform(low, high), 1)
         windows.append(Window(kind, t, duration, intensity, kind in BENIGN))
-        t = round(t + duration + rng.uniform(*GAP_S), 1)
-    return Timeline(seed, tuple(windows), round(t - GAP_S[0] + TAIL_S, 1))
+        end = t + duration
+        t = round(end + rng.uniform(*(BENIGN_GAP_S if kind in BENIGN else GAP_S)), 1)
+    return Timeline(seed, tuple(windows), round(end + TAIL_S, 1))
 
 
 # ------------------------------------------------------------------------------ injection
@@ -216,6 +221,7 @@ class Injector:
         with httpx.Client(base_url=self.settings.url("nginx"), timeout=10) as client:
             r = client.post(f"{API}/auth/login", json={"username": login.username, "password": login.password})
             r.raise_for_status()
+            self.sent += 1  # a login is a normal user's request too (on a busy machine it can take the window)
             client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
             while not self._stop.is_set():
                 self.sent += 1

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from analysis.stack.toggles import TOGGLES
 
 from analysis.alerts import Backtest
+from analysis.deliveries import CHECKS as DELIVERY_CHECKS
+from analysis.deliveries import PROBE as DELIVERY_PROBE
 
 #: a change smaller than this (as a fraction) is noise, whatever the p-value says.
 DEFAULT_NOISE = 0.02
@@ -178,6 +180,15 @@ def _alert_metrics(prefix: str = "", better: str | None = None) -> tuple[Metric,
     return tuple(Metric(f"{prefix}{name}", unit, better or way) for name, unit, way in spec)
 
 
+def _delivery_metrics() -> tuple[Metric, ...]:
+    """The treatment set scored on what Alertmanager delivered to the lab's receiver (analysis.deliveries):
+    measured only in runs whose receiver got at least one notification."""
+    spec = (("delivered_recall", "ratio", "higher"), ("delivered_precision", "ratio", "higher"),
+            ("delivered_false_alerts", "alerts", "lower"), ("ttn_p50_s", "s", "lower"), ("ttn_p90_s", "s", "lower"),
+            ("undelivered_alerts", "alerts", "lower"), (DELIVERY_CHECKS, "alerts", "none"))
+    return tuple(Metric(name, unit, way, probe=DELIVERY_PROBE, checks=DELIVERY_CHECKS) for name, unit, way in spec)
+
+
 # alert patterns score rule sets, all loaded at once: both arms run the same stack (the cache on,
 # so the timeline's cache flush is a real event)
 _ALERT_ARMS = {"SENTINEL_CACHE": "on"}
@@ -315,7 +326,7 @@ PATTERNS: tuple[Pattern, ...] = (
         (Expectation("false_alerts", "decrease", -1.0, -0.80, primary=True), Expectation("recall", "no_regression")),
         _ALERT_ARMS, _ALERT_ARMS,
         WorkloadSpec("api", users=10),
-        (*_alert_metrics(), *_alert_metrics("burnrate_", better="none")),
+        (*_alert_metrics(), *_alert_metrics("burnrate_", better="none"), *_delivery_metrics()),
         requires=_ALERT_NEEDS, collect=(),
         backtest=Backtest("single", "correlated", context=("burnrate",)),
         quick_repeats=2,  # a timeline is ~100 s: two per quick study (more with --repeats in a full one)
@@ -326,11 +337,13 @@ PATTERNS: tuple[Pattern, ...] = (
         "floods, each detected within one `for:` period plus two scrape intervals, at most one false "
         "alert per fault-free hour (no Nginx rules vs Nginx rules, on labelled fault timelines).",
         (Expectation("recall_shortfall", "zero", primary=True), Expectation("late_detections", "zero"),
-         Expectation("false_alerts_over_budget", "zero")),
+         Expectation("false_alerts_over_budget", "zero"), Expectation("delivered_recall_shortfall", "zero")),
         _ALERT_ARMS, _ALERT_ARMS,
         WorkloadSpec("api", users=10),
         (Metric("recall_shortfall", "ratio", "lower"), Metric("late_detections", "windows", "lower"),
-         Metric("false_alerts_over_budget", "alerts", "lower"), *_alert_metrics()),
+         Metric("false_alerts_over_budget", "alerts", "lower"), *_alert_metrics(),
+         Metric("delivered_recall_shortfall", "ratio", "lower", probe=DELIVERY_PROBE, checks=DELIVERY_CHECKS),
+         *_delivery_metrics()),
         requires=_ALERT_NEEDS, collect=(),
         backtest=Backtest("none", "nginx", min_recall=0.9, max_false_per_h=1.0, detect_within_scrapes=2),
         quick_repeats=2,  # the same two timelines as correlated-alerts

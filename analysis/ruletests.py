@@ -24,11 +24,14 @@ from analysis import alerts
 from analysis.collect.prometheus import Prometheus
 from analysis.settings import Settings
 
-TESTS_DIR = alerts.RULES_DIR.parent / "tests"
+PROM_DIR = alerts.RULES_DIR.parent
+TESTS_DIR = PROM_DIR / "tests"
 HISTORY_S = 30  # recorded before a window; 70 s for sets whose rules read a [1m] range (offset 5s)
-#: each set's test loads only the rule files it needs (the recording rules live in alerts-single.yml)
-RULE_FILES = {"single": ("alerts-single.yml",), "correlated": ("alerts-single.yml", "alerts-correlated.yml"),
-              "burnrate": ("alerts-single.yml", "alerts-burnrate.yml"), "nginx": ("alerts-nginx.yml",)}
+#: each set's test loads only the rule files it needs (the recording rules live in alerts-single.yml; the
+#: correlated rules' log signals in log-signals/, mtail's locally), paths from stack/config/prometheus/
+RULE_FILES = {"single": ("rules/alerts-single.yml",),
+              "correlated": ("rules/alerts-single.yml", "log-signals/mtail.yml", "rules/alerts-correlated.yml"),
+              "burnrate": ("rules/alerts-single.yml", "rules/alerts-burnrate.yml"), "nginx": ("rules/alerts-nginx.yml",)}
 #: the series the lab's rules read, summed over the labels the rules do not use
 INPUTS = {
     "http_requests_total": ("service", "status"),
@@ -47,7 +50,7 @@ INPUTS = {
 
 def inputs(ruleset: str) -> dict[str, tuple[str, ...]]:
     """The INPUTS the set's rule files read."""
-    text = "".join((alerts.RULES_DIR / f).read_text() for f in RULE_FILES[ruleset])
+    text = "".join((PROM_DIR / f).read_text() for f in RULE_FILES[ruleset])
     return {k: v for k, v in INPUTS.items() if re.search(rf"\b{k}\s*[{{\[)]", text)}
 
 
@@ -75,7 +78,7 @@ def _num(v) -> str:
 
 
 def history_s(ruleset: str) -> int:
-    text = "".join((alerts.RULES_DIR / f).read_text() for f in RULE_FILES[ruleset])
+    text = "".join((PROM_DIR / f).read_text() for f in RULE_FILES[ruleset])
     return HISTORY_S + 40 if "[1m]" in text else HISTORY_S
 
 
@@ -130,8 +133,10 @@ def generate(study_dir: Path, settings: Settings, repeats: list[int] | None = No
                     tests.append(case(prom, w, [(h["alertname"], (h["start"] - w.start).total_seconds() + 1)], [],
                                       labels, wanted, history_s(name), where.name))
             for w in truth[truth["benign"]].itertuples() if n == 0 else ():
-                busy = set(mine[(mine["start"] <= w.end + timedelta(seconds=alerts.GRACE_S))
-                                & (mine["end"] >= w.start - timedelta(seconds=history_s(name)))]["alertname"])
+                # an alert still firing as the event began (a fault before it) is not the event's; silent
+                # means not firing at the event's end, so only alerts around the event itself are excused
+                grace = timedelta(seconds=alerts.GRACE_S)
+                busy = set(mine[(mine["start"] <= w.end + grace) & (mine["end"] >= w.start - grace)]["alertname"])
                 silent = sorted(set(labels) - busy)
                 if silent:
                     tests.append(case(prom, w, [], silent, labels, wanted, history_s(name), where.name))
@@ -149,7 +154,7 @@ def generate(study_dir: Path, settings: Settings, repeats: list[int] | None = No
 
 
 def _write(path: Path, header: str, ruleset: str, tests: list[dict]) -> None:
-    doc = {"rule_files": [f"../rules/{f}" for f in RULE_FILES[ruleset]], "evaluation_interval": "1s", "tests": tests}
+    doc = {"rule_files": [f"../{f}" for f in RULE_FILES[ruleset]], "evaluation_interval": "1s", "tests": tests}
     path.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=10_000))
 
 

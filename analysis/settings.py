@@ -19,6 +19,7 @@ PORT_OFFSETS: dict[str, int] = {
     "redis": 379,
     "prometheus": 90,
     "alertmanager": 93,
+    "lab-receiver": 94,  # the lab's own Alertmanager webhook, up while a fault timeline plays (analysis.deliveries)
     "node-exporter": 100,
     "postgres-exporter": 187,
     "redis-exporter": 121,

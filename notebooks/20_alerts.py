@@ -39,7 +39,9 @@ rulesets = [spec.baseline, spec.treatment, *spec.context]
 played = backtest.load_played(path)
 Markdown(f"**{pattern}**: {len(played)} timelines; rule sets compared: baseline `{spec.baseline}`, "
          f"treatment `{spec.treatment}`" + (f", beside them `{'`, `'.join(spec.context)}`" if spec.context else "")
-         + ". An alert overlapping a fault window (or the 4 s after it) is a true alert; any other is false.")
+         + ". An alert that starts in a fault window (or the 4 s after it, up to the next window) is a true "
+         "alert; any other is false. The row *as delivered* scores only what Alertmanager delivered to the "
+         "lab's receiver; its time to detect is the time to notify.")
 
 # %% [markdown]
 # ## Precision and recall per rule

@@ -91,7 +91,8 @@ def published_url(settings: Settings, service: str) -> str:
 
 def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
     """The context the shared templates get in compose: service names as hosts, container ports."""
-    svc = {name: {"host": name, "port": CONTAINER_PORTS[name]} for name in PORT_OFFSETS if name != "truthsync"}
+    svc = {name: {"host": name, "port": CONTAINER_PORTS[name]} for name in PORT_OFFSETS
+           if name != "truthsync" and name in CONTAINER_PORTS}  # not the lab's own receiver (local only)
     svc["nginx-status"] = {"host": "nginx", "port": CONTAINER_PORTS["nginx-status"]}
     for i in range(1, settings.truthsync_instances + 1):
         svc[f"truthsync-{i}"] = {"host": "truthsync", "port": CONTAINER_PORTS["truthsync"]}

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 import pytest
 
-from analysis import alerts, faults
+from analysis import alerts, deliveries, faults
 from analysis.collect.prometheus import Prometheus
 
 pytestmark = pytest.mark.integration
@@ -31,15 +31,17 @@ def test_a_5xx_burst_and_a_slow_flood_fire_their_rules_and_are_scored(lab_stack)
     background.start()
     t0_mono, t0 = time.monotonic(), datetime.now(timezone.utc)
     try:
-        injected = faults.inject(timeline, settings, lab_stack, t0_mono)
-        time.sleep(max(0.0, t0_mono + timeline.length_s - time.monotonic()) + 2 * settings.scrape_interval_s)
+        with deliveries.Receiver(settings.host, settings.port("lab-receiver"), settings.secret("alert_token")) as inbox:
+            injected = faults.inject(timeline, settings, lab_stack, t0_mono)
+            time.sleep(max(0.0, t0_mono + timeline.length_s - time.monotonic()) + deliveries.WAIT_S)
     finally:
         stop.set()
         background.join(timeout=10)
     assert [i.error for i in injected] == [None, None]
     firing = Prometheus(settings.url("prometheus")).range('ALERTS{alertstate="firing", ruleset!=""}', t0,
                                                            t0 + timedelta(seconds=timeline.length_s), step="1s")
-    eps = alerts.episodes(firing)
+    got = inbox.frame()
+    eps = deliveries.match(alerts.episodes(firing), got)
     truth = faults.truth(timeline, injected, t0)
     single = alerts.score(truth, eps, alerts.RULESETS["single"], t0)
     nginx = alerts.score(truth, eps, alerts.RULESETS["nginx"], t0)
@@ -48,3 +50,35 @@ def test_a_5xx_burst_and_a_slow_flood_fire_their_rules_and_are_scored(lab_stack)
     assert nginx.windows["detected"].all() and "NginxSlowConnections" in set(nginx.episodes["alertname"])
     # the no-rules baseline of P8 sees nothing: the detection above is the rules', not the scoring's
     assert alerts.score(truth, eps, alerts.RULESETS["none"], t0).recall == 0.0
+
+    # what Alertmanager delivered: the real route to the lab's receiver carried the alerts that fired
+    assert inbox.refused == 0 and len(got), "Alertmanager delivered nothing to the lab's receiver"
+    assert {"SingleApiErrorRate", "NginxSlowConnections"} <= set(got.loc[got["status"] == "firing", "alertname"])
+    delivered = deliveries.score(truth, eps, alerts.RULESETS["nginx"], t0)
+    assert delivered.recall == 1.0 and delivered.ttd(0.5) >= nginx.ttd(0.5)  # notified after it fired
+
+
+def test_a_receiver_alertmanager_cannot_reach_records_nothing_so_deliveries_are_not_measured(lab_stack):
+    """Positive control: the lab route broken on purpose (Alertmanager's token refused by the receiver)
+    while a 5xx burst fires the rules: no delivery, and the delivery scores are left unmeasured."""
+    settings = lab_stack.settings
+    timeline = faults.Timeline(1, (faults.Window("api-5xx", 3, 6, 0.5, False),), 12.0, 2.0)
+    stop = threading.Event()
+    background = threading.Thread(target=_traffic, args=(settings.url("nginx"), stop), daemon=True)
+    background.start()
+    t0_mono, t0 = time.monotonic(), datetime.now(timezone.utc)
+    try:
+        with deliveries.Receiver(settings.host, settings.port("lab-receiver"), "not-alertmanagers-token") as inbox:
+            injected = faults.inject(timeline, settings, lab_stack, t0_mono)
+            time.sleep(max(0.0, t0_mono + timeline.length_s - time.monotonic()) + deliveries.WAIT_S)
+    finally:
+        stop.set()
+        background.join(timeout=10)
+    firing = Prometheus(settings.url("prometheus")).range('ALERTS{alertstate="firing", ruleset="single"}', t0,
+                                                           t0 + timedelta(seconds=timeline.length_s), step="1s")
+    assert not firing.empty, "the 5xx burst fired no rule: this control shows nothing"
+    got = inbox.frame()
+    assert got.empty
+    values = deliveries.values(faults.truth(timeline, injected, t0), deliveries.match(alerts.episodes(firing), got),
+                               len(got), alerts.RULESETS["single"], t0)
+    assert values == {deliveries.CHECKS: (0.0, "alerts")}

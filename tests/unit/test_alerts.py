@@ -56,6 +56,19 @@ def test_an_alert_within_the_grace_period_belongs_to_the_fault():
     assert s.false_alerts == 0 and s.precision == 1.0
 
 
+def test_an_alert_still_firing_from_an_earlier_fault_does_not_detect_the_next_one():
+    truth = _truth(("api-5xx", 20, 25), ("redis-down", 27, 32))
+    s = alerts.score(truth, _eps(("single", "A", 23, 31)), alerts.RULESETS["single"], T0)
+    assert s.windows.set_index("kind")["detected"].to_dict() == {"api-5xx": True, "redis-down": False}
+
+
+def test_an_alert_starting_in_a_benign_event_right_after_a_fault_is_false_though_within_the_grace():
+    truth = _truth(("api-5xx", 20, 25), ("load-spike", 27, 30))  # the fault's grace would run to 29 s
+    s = alerts.score(truth, _eps(("single", "A", 22, 26), ("single", "B", 28, 30)), alerts.RULESETS["single"], T0)
+    assert s.episodes.set_index("alertname")["true"].to_dict() == {"A": True, "B": False}
+    assert s.fault_free_s == pytest.approx(90 - 7)  # the fault owns 20–27 s, not the benign event's time
+
+
 def test_no_rules_detect_nothing_and_raise_no_false_alert():
     s = alerts.score(TRUTH, _eps(), alerts.RULESETS["none"], T0)
     assert s.recall == 0.0 and s.false_alerts == 0 and math.isnan(s.precision)

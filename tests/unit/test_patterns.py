@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from analysis import patterns
+from analysis import deliveries, patterns
 from analysis.probes import PROBES
 from analysis.stack import toggles
 
@@ -58,9 +58,11 @@ PROBE_CHECKS = {"stale-reads": "stale_checks", "ratelimit-burst": "burst_sent", 
 def test_every_probe_metric_names_its_probe_and_its_check_count(pattern):
     for m in pattern.metrics:
         assert (m.probe is None) == (m.checks is None)
-        if m.probe:
+        if m.probe == deliveries.PROBE:  # alert patterns: the receiver a timeline runs, not a load probe
+            assert pattern.backtest and m.checks == deliveries.CHECKS
+        elif m.probe:
             assert m.probe in PROBES and m.probe in pattern.probes and m.checks == PROBE_CHECKS[m.probe]
-    assert {m.probe for m in pattern.metrics if m.probe} == set(pattern.probes)
+    assert {m.probe for m in pattern.metrics if m.probe} - {deliveries.PROBE} == set(pattern.probes)
 
 
 def test_hit_ratios_and_zero_heavy_counts_are_judged_on_an_absolute_scale():

@@ -18,6 +18,7 @@ def _copy(tmp_path: Path) -> tuple[Path, Path]:
     rules, tests = tmp_path / "rules", tmp_path / "tests"
     shutil.copytree(alerts.RULES_DIR, rules)
     shutil.copytree(ruletests.TESTS_DIR, tests)
+    shutil.copytree(ruletests.PROM_DIR / "log-signals", tmp_path / "log-signals")
     return rules, tests
 
 
@@ -48,20 +49,46 @@ def test_a_rule_that_never_fires_fails_its_tests(tmp_path, name):
     assert _run(tests, name).returncode != 0
 
 
+def _raise_threshold(rules: Path, alertname: str) -> None:
+    """In the copy ``rules``: ``alertname``'s last threshold (``> N`` ending its expression) raised to 1e9."""
+    for path in rules.glob("alerts-*.yml"):
+        doc = yaml.safe_load(path.read_text())
+        for group in doc["groups"]:
+            for rule in group["rules"]:
+                if rule.get("alert") == alertname:
+                    assert re.search(r">\s*[0-9.]+\s*$", rule["expr"]), f"{alertname} ends in no threshold"
+                    rule["expr"] = re.sub(r">\s*[0-9.]+\s*$", "> 1e9", rule["expr"])
+                    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+                    return
+    raise AssertionError(f"no rule {alertname} in {rules}")
+
+
+def _expected(tests: Path, name: str, fault: str = "") -> list[str]:
+    """The alerts the fault cases (of class ``fault``, or all) of ``name``.yml expect to fire."""
+    doc = yaml.safe_load((tests / f"{name}.yml").read_text())
+    return [t["alertname"] for case in doc["tests"] if f"{fault} (fault)" in case["name"]
+            for t in case["alert_rule_test"] if t["exp_alerts"]]
+
+
 def test_raising_a_threshold_beyond_the_fault_fails_the_tests(tmp_path):
     """Positive control: the threshold of an alert a fault case expects raised out of reach."""
     rules, tests = _copy(tmp_path)
-    doc = yaml.safe_load((tests / "single.yml").read_text())
-    expected = [t["alertname"] for case in doc["tests"] if "(fault)" in case["name"]
-                for t in case["alert_rule_test"] if t["exp_alerts"]]
-    path = rules / "alerts-single.yml"
-    text = yaml.safe_load(path.read_text())
-    edited = None
-    for group in text["groups"]:
-        for rule in group["rules"]:
-            if rule.get("alert") in expected and re.search(r">\s*[0-9.]+\s*$", rule["expr"]) and not edited:
-                rule["expr"], edited = re.sub(r">\s*[0-9.]+\s*$", "> 1e9", rule["expr"]), rule["alert"]
-    assert edited, f"no fault case of single.yml expects a thresholded alert ({expected})"
-    path.write_text(yaml.safe_dump(text, sort_keys=False))
+    edited = next(a for a in _expected(tests, "single") if a in ("SingleApiErrorRate", "SingleApiLatency",
+                                                                  "SingleLogErrors"))
+    _raise_threshold(rules, edited)
     done = _run(tests, "single")
     assert done.returncode != 0 and edited in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("flood", ["http-flood", "slow-flood"])
+def test_the_nginx_tests_replay_each_flood_and_fail_once_its_rule_no_longer_catches_it(tmp_path, flood):
+    """Positive control: each flood class has a case from a real timeline; its rule's threshold raised
+    beyond the flood in a copy of the rule file, promtool fails and names the rule."""
+    rules, tests = _copy(tmp_path)
+    expected = _expected(tests, "nginx", flood)
+    assert expected, f"nginx.yml has no {flood} case: regenerate it (python -m analysis.ruletests STUDY)"
+    assert _run(tests, "nginx").returncode == 0
+    for alertname in set(expected):
+        _raise_threshold(rules, alertname)
+    done = _run(tests, "nginx")
+    assert done.returncode != 0 and all(a in done.stdout + done.stderr for a in expected), done.stdout
