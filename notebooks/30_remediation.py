@@ -32,11 +32,12 @@ import pandas as pd
 from IPython.display import HTML, Markdown, display
 
 from analysis import incidents, remediation, report, results, stats
+from analysis import patterns as pats
 
 path = report.study_dir(study, results_dir)
 played = results.load_source(path, "incidents", pattern)
 played = played[~played["warmup"].astype(bool)] if len(played) else played
-plan = remediation.pats.get(pattern).incidents
+plan = pats.get(pattern).incidents
 Markdown(f"**{pattern}**: {len(played)} incidents over {played['run_id'].nunique() if len(played) else 0} runs; "
          f"each fault's window {plan.window_s:g} s (a fault still there then is censored), "
          f"the remediator's cooldown {plan.cooldown_s:g} s in both arms.")
