@@ -159,9 +159,12 @@ def _json_rows(study_dir, table) -> str:
     rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in keys}
             for r in table.to_dict("records")]
     from analysis.backtest import summaries  # alert patterns: per rule set scores with intervals
+    from analysis.remediation import summaries as remediation_summaries  # time to recover per arm, by stage
 
     extra = summaries(study_dir)
-    return json.dumps({"study": study_dir.name, "rows": rows, **({"backtest": extra} if extra else {})}, default=str)
+    recovery = remediation_summaries(study_dir)
+    return json.dumps({"study": study_dir.name, "rows": rows, **({"backtest": extra} if extra else {}),
+                       **({"remediation": recovery} if recovery else {})}, default=str)
 
 
 def _print_comparison(study_dir, table) -> None:

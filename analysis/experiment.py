@@ -19,7 +19,7 @@ from typing import Callable
 
 import pandas as pd
 
-from analysis import backtest, capacity, results, seeding
+from analysis import backtest, capacity, remediation, results, seeding
 from analysis import sweep as sweeps
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
@@ -308,6 +308,8 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     pattern, cfg, settings = pats.get(step.pattern), study.config, study.settings
     if pattern.backtest:  # alert patterns: a fault timeline over the load, rule sets scored against it
         return backtest.measure(study, step)
+    if pattern.incidents:  # remediation patterns: curable faults, the loop (or nobody) answering
+        return remediation.measure(study, step)
     spec = pattern.workload
     options = {**dict(spec.options), **({"scale": cfg.seed_scale} if spec.locustfile == "api" else {})}
     workload = load.Workload(spec.locustfile, host=settings.url("nginx") + spec.path,

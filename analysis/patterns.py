@@ -15,6 +15,7 @@ from analysis.stack.toggles import TOGGLES
 from analysis.alerts import Backtest
 from analysis.deliveries import CHECKS as DELIVERY_CHECKS
 from analysis.deliveries import PROBE as DELIVERY_PROBE
+from analysis.incidents import STAGES, IncidentPlan
 
 #: a change smaller than this (as a fraction) is noise, whatever the p-value says.
 DEFAULT_NOISE = 0.02
@@ -118,6 +119,7 @@ class Pattern:
     quick: bool = True  # in the default set of ``study --quick`` (False: only in full studies)
     quick_repeats: int | None = None  # a quick study runs at most this many repeats of it (a long run's budget)
     backtest: Backtest | None = None  # alert patterns: a fault timeline per repeat, rule sets scored against it
+    incidents: IncidentPlan | None = None  # remediation patterns: curable faults per run, time to recover measured
 
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
@@ -194,6 +196,12 @@ def _delivery_metrics() -> tuple[Metric, ...]:
 _ALERT_ARMS = {"SENTINEL_CACHE": "on"}
 _ALERT_NEEDS = ("postgres", "redis", "api", "nginx", "worker", "prometheus", "mtail", "redis-exporter",
                 "nginx-exporter")
+
+# P3: both arms keep the cache on (its poisoning is a real fault) and a cooldown shorter than the
+# gap between two incidents of one class; only who answers the alert differs
+_INCIDENTS = IncidentPlan()
+_REMEDIATION = {"SENTINEL_CACHE": "on", "REMEDIATOR_COOLDOWN_S": f"{_INCIDENTS.cooldown_s:g}",
+                "REMEDIATOR_BUDGET_PER_H": str(_INCIDENTS.budget_per_h)}
 
 PATTERNS: tuple[Pattern, ...] = (
     Pattern(
@@ -347,6 +355,31 @@ PATTERNS: tuple[Pattern, ...] = (
         requires=_ALERT_NEEDS, collect=(),
         backtest=Backtest("none", "nginx", min_recall=0.9, max_false_per_h=1.0, detect_within_scrapes=2),
         quick_repeats=2,  # the same two timelines as correlated-alerts
+    ),
+    Pattern(
+        "auto-remediation", "P3 alert → analyse → act",
+        "The remediation loop (Prometheus → Alertmanager → the remediator's allow-listed action) cuts manual "
+        "work by 60 %: the share of incidents that need a person falls by at least 60 percentage points "
+        "(the lab's reading; without the loop every incident needs one), and time to recover falls. Curable "
+        "faults (the Celery worker and a TruthSync instance killed, the API stuck in an error mode, a "
+        f"poisoned dashboard cache), each left {_INCIDENTS.window_s:g} s before the lab ends it itself "
+        "(right-censored there); no action outside the allow-list, no double action, a complete audit trail.",
+        (Expectation("manual_share", "decrease", -1.0, -0.60, primary=True),
+         Expectation("ttr_p50_s", "decrease", -1.0, 0.0),
+         Expectation("unsafe_actions", "zero"), Expectation("double_actions", "zero"),
+         Expectation("trail_incomplete", "zero")),
+        {**_REMEDIATION, "REMEDIATOR_MODE": "off"}, {**_REMEDIATION, "REMEDIATOR_MODE": "on"},
+        WorkloadSpec("api", users=2),
+        (Metric("manual_share", "share", "lower", scale="absolute"), Metric("ttr_p50_s", "s", "lower", noise=0.05),
+         Metric("ttr_p90_s", "s", "lower", noise=0.05), Metric("unsafe_actions", "actions", "lower"),
+         Metric("double_actions", "actions", "lower"), Metric("trail_incomplete", "incidents", "lower"),
+         # the stages both arms have (act and recover exist only where the loop acts: `--json` lists them per arm)
+         *(Metric(f"{stage}_p50_s", "s", "none") for stage in STAGES[:2]),
+         Metric("censored", "incidents", "none"), Metric("incidents", "incidents", "none")),
+        requires=("postgres", "redis", "api", "worker", "truthsync-1", "prometheus", "alertmanager", "remediator",
+                  "postgres-exporter", "redis-exporter"),
+        collect=(), incidents=_INCIDENTS,
+        quick_repeats=3,  # the test's minimum of runs per arm (analysis.repeats.MIN_RUNS)
     ),
     Pattern(
         "aa", "Calibration: the same arm twice",

@@ -28,6 +28,7 @@ PATTERN = NOTEBOOKS / "10_pattern.ipynb"
 PATTERN_PAGES = {"pg-audit": NOTEBOOKS / "17_pg_audit.ipynb"}
 ALERTS = NOTEBOOKS / "20_alerts.ipynb"  # alert patterns: rules scored against fault timelines
 CAPACITY = NOTEBOOKS / "30_capacity.ipynb"  # capacity patterns (load levels) and sweep studies
+REMEDIATION = NOTEBOOKS / "30_remediation.ipynb"  # remediation patterns: incidents, stages, safety
 KERNEL = "python3"
 
 
@@ -88,6 +89,9 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     pages += [Page(f"{p}-alerts", ALERTS, {"study": path.name, "results_dir": common["results_dir"], "pattern": p})
               for p in study.meta.get("patterns", []) if patterns.get(p).backtest]
     pages += capacity_pages(path.name, common["results_dir"], study.meta)
+    pages += [Page(f"{p}-remediation", REMEDIATION, {"study": path.name, "results_dir": common["results_dir"],
+                                                     "pattern": p})
+              for p in study.meta.get("patterns", []) if patterns.get(p).incidents]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda page: execute_page(page, out, kernel_name, timeout_s), pages))
     index = out / "index.html"

@@ -10,6 +10,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from stack.api import ratelimit
+from stack.remediator import policy as remediator_policy
 from stack.worker.config import METRICS_MODES
 
 
@@ -76,6 +77,10 @@ TOGGLES: dict[str, Toggle] = {t.name: t for t in (
     Toggle("TRUTHSYNC_BATCH_MAX", "1000", ("truthsync-*",), numeric=True, doc="texts allowed in one batch"),
     Toggle("REMEDIATOR_MODE", "dry-run", ("remediator",), ("off", "dry-run", "on"),
            doc="P3 act on alerts (on), only record decisions (dry-run), or ignore them (off)"),
+    Toggle("REMEDIATOR_COOLDOWN_S", f"{remediator_policy.DEFAULT_COOLDOWN_S:g}", ("remediator",), numeric=True,
+           doc="P3 seconds between two actions of one rule, and the time an action is given to cure"),
+    Toggle("REMEDIATOR_BUDGET_PER_H", str(remediator_policy.DEFAULT_BUDGET_PER_H), ("remediator",), numeric=True,
+           doc="P3 actions of one rule an hour; beyond them the alert is escalated to a person"),
     Toggle("PG_LOG_MIN_DURATION_MS", "250", ("postgres",), numeric=True, reload=True,
            doc="P7 log statements slower than this (ms); -1 turns it off"),
     Toggle("PG_AUDIT", "none", ("postgres",), PG_AUDIT_CHOICES, reload=True,

@@ -9,23 +9,28 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections import deque
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
-from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, Field
 
 from stack.remediator.actions import ActionRefused, default_actions
-from stack.remediator.policy import DEFAULT_POLICY, Policy
+from stack.remediator.guard import Guard, Verdict, episode_key
+from stack.remediator.policy import DEFAULT_BUDGET_PER_H, DEFAULT_COOLDOWN_S, DEFAULT_POLICY, Policy, Rule
 
 log = logging.getLogger("remediator")
 DECISIONS = Counter("remediator_decisions", "Alerts handled, by action and outcome", ["action", "outcome"])
 MODES = ("off", "dry-run", "on")
+MAX_BODY_BYTES = 1 << 20  # a webhook larger than this is refused (413, audited) before it is parsed
+#: every decision's outcome in the audit trail
+OUTCOMES = ("done", "skipped", "refused", "failed", "escalated")
 
 
 class Alert(BaseModel):
@@ -71,7 +76,9 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
     if mode not in MODES:
         raise ValueError(f"REMEDIATOR_MODE={mode!r}: choose one of {', '.join(MODES)}")
     actions = default_actions(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), env.get("SUPERVISOR_SOCK"))
-    policy = Policy.load(Path(env.get("REMEDIATOR_POLICY", DEFAULT_POLICY)), set(actions))
+    policy = Policy.load(Path(env.get("REMEDIATOR_POLICY", DEFAULT_POLICY)), set(actions),
+                         float(env.get("REMEDIATOR_COOLDOWN_S", DEFAULT_COOLDOWN_S)))
+    guard = Guard(policy, int(float(env.get("REMEDIATOR_BUDGET_PER_H", DEFAULT_BUDGET_PER_H))))
     token = env.get("REMEDIATOR_TOKEN")
     alert_token = _read_token(env.get("REMEDIATOR_ALERT_TOKEN_FILE"))
     log_file = env.get("LOG_FILE")
@@ -86,15 +93,21 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
                     outcome="refused", detail=detail)
         return HTTPException(status, detail)
 
-    async def alertmanager_only(authorization: str | None = Header(default=None)) -> None:
-        """Runs before the body is read, so a forged alert is refused (401) whatever it holds."""
+    async def alertmanager_only(request: Request, authorization: str | None = Header(default=None)) -> None:
+        """Runs before the body is parsed, so a forged alert is refused (401) whatever it holds, and an
+        oversized one (413) before it costs more than its bytes."""
         if not alert_token:
             raise refuse(401, "alertmanager", "alerts are refused: REMEDIATOR_ALERT_TOKEN_FILE names no token file")
         if not _bearer_matches(authorization, alert_token):
             raise refuse(401, "alertmanager", "missing or wrong bearer token")
+        declared = request.headers.get("content-length", "")
+        if (declared.isdigit() and int(declared) > MAX_BODY_BYTES) or len(await request.body()) > MAX_BODY_BYTES:
+            raise refuse(413, "alertmanager", f"webhook body over {MAX_BODY_BYTES} bytes")
 
-    async def act(source: str, alertname: str, action: str, params: dict[str, str], why: str) -> dict:
+    async def act(source: str, alertname: str, action: str, params: dict[str, str], why: str, **alert: Any) -> dict:
         outcome, detail = "skipped", f"mode is {mode}"
+        started = time.monotonic()
+        started_at = _now()
         if mode == "on":
             try:
                 detail = await actions[action].run(params)
@@ -106,7 +119,16 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
         DECISIONS.labels(action, outcome).inc()
         log.info("remediation %s %s: %s", action, outcome, detail)
         return audit.write(source=source, alert=alertname, action=action, params=params, why=why,
-                           mode=mode, outcome=outcome, detail=detail)
+                           mode=mode, outcome=outcome, detail=detail, started_at=started_at,
+                           finished_at=_now(), act_ms=round((time.monotonic() - started) * 1000, 1), **alert)
+
+    def record(source: str, alertname: str, rule: Rule, outcome: str, why: str, **alert: Any) -> dict:
+        """A decision that runs nothing (skipped by cooldown, escalated): audited like an action."""
+        DECISIONS.labels(rule.action, outcome).inc()
+        log.log(logging.WARNING if outcome == "escalated" else logging.INFO, "remediation %s %s: %s",
+                rule.action, outcome, why)
+        return audit.write(source=source, alert=alertname, action=rule.action, params=rule.params, why=why,
+                           mode=mode, outcome=outcome, detail=why, **alert)
 
     @app.get("/health")
     async def health() -> dict:
@@ -119,13 +141,26 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
     @app.post("/alerts", dependencies=[Depends(alertmanager_only)])
     async def alerts(notification: Notification) -> dict:
         """Alertmanager webhook: each firing alert gets the action its policy names, or is only recorded."""
-        done = []
+        done, received_at = [], _now()
         for alert in notification.alerts:
             if alert.status != "firing":
                 continue
             name = alert.labels.get("alertname", "")
-            rule, why = policy.decide(name)
-            done.append(await act("alertmanager", name, rule.action, rule.params, why))
+            episode = episode_key(alert.fingerprint, alert.labels, alert.startsAt)
+            about = {"fingerprint": episode.split("@")[0], "episode": episode, "starts_at": alert.startsAt,
+                     "received_at": received_at}
+            rule = policy.rules.get(name)
+            if rule is None or rule.action == "record_only":
+                done.append(await act("alertmanager", name, "record_only", {},
+                                      "no rule for this alert" if rule is None else "policy rule", **about))
+                continue
+            decision = guard.decide(episode, rule)
+            if decision.verdict is Verdict.ACT:
+                done.append(await act("alertmanager", name, rule.action, rule.params, decision.why, **about))
+                guard.finished(episode)
+            else:
+                outcome = "escalated" if decision.verdict is Verdict.ESCALATE else "skipped"
+                done.append(record("alertmanager", name, rule, outcome, decision.why, **about))
         return {"handled": done}
 
     @app.post("/actions/{name}")
@@ -145,9 +180,15 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
             raise refuse(422, "api", f"{name} with {body.params} is not a rule of the policy; the policy fixes "
                          + (f"its parameters to one of {fixed}" if fixed else "no rule for it"),
                          name, body.params, body.reason)
+        spent = guard.spent(rule, time.monotonic())
+        if rule.action != "record_only" and spent >= guard.budget_per_h:
+            record("api", "", rule, "escalated", f"budget spent: {spent} actions in the last hour; page a person")
+            raise HTTPException(429, f"{name}: budget of {guard.budget_per_h} actions an hour spent; page a person")
         cooling = policy.take(rule)
         if cooling:
             raise refuse(429, "api", f"{name} {cooling}", name, body.params, body.reason)
+        if rule.action != "record_only":
+            guard.charge(rule)
         entry = await act("api", "", name, rule.params, body.reason)
         if entry["outcome"] == "refused":
             raise HTTPException(422, entry["detail"])
@@ -158,6 +199,10 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
         return list(audit.recent)
 
     return app
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def _read_token(path: str | None) -> str | None:

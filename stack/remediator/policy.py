@@ -13,6 +13,9 @@ from pathlib import Path
 import yaml
 
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "config" / "remediator" / "policy.yml"
+#: the defaults of the REMEDIATOR_COOLDOWN_S and REMEDIATOR_BUDGET_PER_H toggles (analysis.stack.toggles)
+DEFAULT_COOLDOWN_S = 60.0
+DEFAULT_BUDGET_PER_H = 3
 
 
 @dataclass(frozen=True)
@@ -28,11 +31,12 @@ class Rule:
 @dataclass
 class Policy:
     rules: dict[str, Rule]
-    cooldown_s: float = 60.0
+    cooldown_s: float = DEFAULT_COOLDOWN_S
     _last: dict[tuple, float] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: Path = DEFAULT_POLICY, known_actions: set[str] | None = None) -> "Policy":
+    def load(cls, path: Path = DEFAULT_POLICY, known_actions: set[str] | None = None,
+             cooldown_s: float = DEFAULT_COOLDOWN_S) -> "Policy":
         raw = yaml.safe_load(path.read_text()) or {}
         rules = {name: Rule(r["action"], {k: str(v) for k, v in (r.get("params") or {}).items()})
                  for name, r in (raw.get("rules") or {}).items()}
@@ -41,15 +45,7 @@ class Policy:
             if unknown:
                 raise ValueError(f"{path}: actions {sorted(unknown)} are not allow-listed; "
                                  f"allowed: {sorted(known_actions)}")
-        return cls(rules, float(raw.get("cooldown_s", 60)))
-
-    def decide(self, alertname: str, now: float | None = None) -> tuple[Rule, str]:
-        """The rule for ``alertname`` and why: unknown alerts and alerts in cooldown are only recorded."""
-        rule = self.rules.get(alertname)
-        if rule is None:
-            return Rule("record_only"), "no rule for this alert"
-        cooling = self.take(rule, now)
-        return (Rule("record_only"), cooling) if cooling else (rule, "policy rule")
+        return cls(rules, cooldown_s)
 
     def fixed(self, action: str, params: dict[str, str]) -> Rule | None:
         """The policy's rule for a direct request of ``action`` with ``params``; None if the policy fixes

@@ -3,47 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
-import sys
-import tempfile
-from pathlib import Path
 
 import httpx
 import pytest
 import redis
-
-from analysis.stack.supervisor import Program, Supervisor
-from stack.remediator.app import create_app
+from remediator_support import ALERTMANAGER, N8N, alert_token_file, firing as _firing, supervised_api  # noqa: F401
+from remediator_support import client as _client
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
-TOKEN = "test-token"
-ALERT_TOKEN = "alertmanager-token"
-ALERTMANAGER = {"Authorization": f"Bearer {ALERT_TOKEN}"}
-N8N = {"Authorization": f"Bearer {TOKEN}"}
-
-
-@pytest.fixture
-def alert_token_file(tmp_path) -> Path:
-    path = tmp_path / "alert_token"
-    path.write_text(ALERT_TOKEN + "\n")
-    path.chmod(0o600)
-    return path
-
-
-def _client(redis_url: str, mode: str = "on", token: str | None = TOKEN, alert_token_file: Path | None = None,
-            **env_extra: str) -> httpx.AsyncClient:
-    env = {"REDIS_URL": redis_url, "REMEDIATOR_MODE": mode, **env_extra}
-    if token:
-        env["REMEDIATOR_TOKEN"] = token
-    if alert_token_file:
-        env["REMEDIATOR_ALERT_TOKEN_FILE"] = str(alert_token_file)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(env)), base_url="http://remediator")
-
-
-def _firing(alertname: str) -> dict:
-    return {"version": "4", "status": "firing",
-            "alerts": [{"status": "firing", "labels": {"alertname": alertname, "service": "api"}}]}
 
 
 @pytest.fixture
@@ -82,8 +50,10 @@ async def test_an_alert_without_a_rule_is_only_recorded(redis_url, alert_token_f
 async def test_a_second_alert_within_the_cooldown_is_not_acted_on(redis_url, cached, alert_token_file):
     async with _client(redis_url, alert_token_file=alert_token_file) as c:
         first = (await c.post("/alerts", json=_firing("CacheServingStale"), headers=ALERTMANAGER)).json()["handled"][0]
-        second = (await c.post("/alerts", json=_firing("CacheServingStale"), headers=ALERTMANAGER)).json()["handled"][0]
-    assert first["action"] == "flush_cache" and second["action"] == "record_only"
+        other = _firing("CacheServingStale")
+        other["alerts"][0]["startsAt"] = "2026-12-02T10:00:00Z"  # another episode of the alert
+        second = (await c.post("/alerts", json=other, headers=ALERTMANAGER)).json()["handled"][0]
+    assert first["outcome"] == "done" and second["outcome"] == "skipped"
     assert "cooldown" in second["why"]
 
 
@@ -134,7 +104,7 @@ async def test_without_a_token_file_every_alert_is_refused(redis_url):
 
 async def test_a_direct_action_takes_only_the_parameters_the_policy_fixes(redis_url):
     async with _client(redis_url, mode="dry-run") as c:
-        other = await c.post("/actions/restart_service", json={"params": {"service": "worker"}}, headers=N8N)
+        other = await c.post("/actions/restart_service", json={"params": {"service": "nginx"}}, headers=N8N)
         extra = await c.post("/actions/flush_cache", json={"params": {"match": "*"}}, headers=N8N)
         fixed = await c.post("/actions/restart_service", json={"params": {"service": "api"}}, headers=N8N)
         audit = (await c.get("/audit")).json()
@@ -152,7 +122,7 @@ async def test_direct_actions_and_alerts_share_the_policy_cooldown(redis_url, al
         audit = (await c.get("/audit")).json()
     assert first.status_code == 200 and first.json()["outcome"] == "done"
     assert again.status_code == 429 and "cooldown" in again.json()["detail"]
-    assert alert["action"] == "record_only" and "cooldown" in alert["why"]
+    assert alert["outcome"] == "skipped" and "cooldown" in alert["why"]
     assert audit[1]["outcome"] == "refused"
 
 
@@ -161,22 +131,6 @@ async def test_a_refused_token_on_actions_is_audited(redis_url):
         r = await c.post("/actions/flush_cache", json={}, headers={"Authorization": "Bearer wrong"})
         audit = (await c.get("/audit")).json()
     assert r.status_code == 401 and audit[-1]["outcome"] == "refused" and audit[-1]["source"] == "api"
-
-
-@pytest.fixture
-def supervised_api():
-    """A real supervisord with a program named ``api`` (a sleeper that takes 1 s to count as started)."""
-    run = Path(tempfile.mkdtemp(prefix="rem-"))
-    (run / "logs").mkdir()
-    sup = Supervisor(run)
-    sup.write_config([Program("api", f"{sys.executable} -c 'import time; time.sleep(600)'", {}, str(run),
-                              str(run / "logs" / "api.out"))])
-    sup.start()
-    try:
-        yield sup
-    finally:
-        sup.shutdown()
-        shutil.rmtree(run, ignore_errors=True)
 
 
 async def test_restart_starts_a_crashed_service_off_the_event_loop(redis_url, alert_token_file, supervised_api):
@@ -190,7 +144,7 @@ async def test_restart_starts_a_crashed_service_off_the_event_loop(redis_url, al
     async with _client(redis_url, alert_token_file=alert_token_file,
                        SUPERVISOR_SOCK=str(supervised_api.sock)) as c:
         async def restart():
-            r = await c.post("/alerts", json=_firing("ApiHighErrorRate"), headers=ALERTMANAGER)
+            r = await c.post("/alerts", json=_firing("ApiErrorMode"), headers=ALERTMANAGER)
             finished.append("restart")
             return r
 

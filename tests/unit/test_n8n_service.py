@@ -50,7 +50,7 @@ def test_alertmanager_notifies_the_local_n8n_only_when_it_runs(tmp_path):
         urls = [w["url"] for r in config["receivers"] for w in r["webhook_configs"]]
         if on:
             assert n8n.webhook_url(settings) in urls
-            assert [r["receiver"] for r in config["route"]["routes"]] == ["lab", "n8n", "remediator"]
+            assert [r["receiver"] for r in config["route"]["routes"]] == ["lab", "remediator", "n8n", "remediator"]
         else:
             assert not any("webhook" in u for u in urls)
-            assert [r["receiver"] for r in config["route"]["routes"]] == ["lab", "remediator"]
+            assert [r["receiver"] for r in config["route"]["routes"]] == ["lab", "remediator", "remediator"]
