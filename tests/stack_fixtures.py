@@ -85,3 +85,10 @@ def real_study(lab_stack):
     outcome = Study(config, lab_stack.settings, stack=lab_stack).run()
     assert not outcome.interrupted, "the session's study was interrupted"
     return outcome
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The ``LAB_*`` environment that points ``sentinel-lab`` at the stack of ``settings``."""
+    return {"LAB_PORT_BASE": str(settings.port_base), "LAB_RUN_DIR": str(settings.run_dir),
+            "LAB_RESULTS_DIR": str(settings.results_dir), "LAB_REPORTS_DIR": str(settings.reports_dir),
+            "LAB_TRUTHSYNC_INSTANCES": str(settings.truthsync_instances), "LAB_STACK": settings.stack}

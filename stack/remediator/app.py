@@ -22,10 +22,10 @@ from pydantic import BaseModel, Field
 
 from stack.remediator.actions import ActionRefused, default_actions
 from stack.remediator.policy import DEFAULT_POLICY, Policy
+from stack.toggle_spec import TOGGLES
 
 log = logging.getLogger("remediator")
 DECISIONS = Counter("remediator_decisions", "Alerts handled, by action and outcome", ["action", "outcome"])
-MODES = ("off", "dry-run", "on")
 
 
 class Alert(BaseModel):
@@ -67,9 +67,7 @@ class Audit:
 
 def create_app(env: dict[str, str] | None = None) -> FastAPI:
     env = dict(os.environ if env is None else env)
-    mode = env.get("REMEDIATOR_MODE", "dry-run")
-    if mode not in MODES:
-        raise ValueError(f"REMEDIATOR_MODE={mode!r}: choose one of {', '.join(MODES)}")
+    mode = TOGGLES["REMEDIATOR_MODE"].read(env)
     actions = default_actions(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), env.get("SUPERVISOR_SOCK"))
     policy = Policy.load(Path(env.get("REMEDIATOR_POLICY", DEFAULT_POLICY)), set(actions))
     token = env.get("REMEDIATOR_TOKEN")
