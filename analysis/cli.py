@@ -67,11 +67,10 @@ def up(stack: Optional[str] = StackOpt, set_: Optional[list[str]] = SetOpt,
 
 def _compose_check(st) -> None:
     """Print the live first-start checks as a table; exit 1 when one failed."""
-    from analysis.stack.compose import published_url
     from analysis.stack.compose_check import compose_checks
 
     with console.status("checking the running stack…"):
-        checks = compose_checks(st, lambda service: published_url(st.settings, service))
+        checks = compose_checks(st, st.settings.url)
     table = Table(title="compose first-start checks")
     for col in ("check", "result", "detail"):
         table.add_column(col)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.settings import PORT_OFFSETS, Settings
+from analysis.settings import LOCAL_PORTS, Settings
 from analysis.stack.health import port_in_use
 from analysis.stack.local import LocalStack
+from stack.replicas import replica_name
 
 
 def _free_port_base() -> int:
@@ -22,8 +23,8 @@ def _free_port_base() -> int:
     rng = random.Random(os.getpid())
     for base in rng.sample([b for b in range(10000, 24000, 1000)], 14):
         probe = Settings(port_base=base, truthsync_instances=4)
-        ports = [probe.port(name) for name in PORT_OFFSETS if name != "truthsync"]
-        ports += [probe.port(f"truthsync-{i}") for i in range(1, 5)]
+        ports = [probe.port(name) for name in LOCAL_PORTS]
+        ports += [probe.port(replica_name("truthsync", i)) for i in range(1, 5)]
         if not any(port_in_use("127.0.0.1", p) or port_in_use("127.0.0.1", p + 500) for p in ports):
             return base
     raise RuntimeError("no free port range for the test stack; set LAB_TEST_PORT_BASE")

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import psycopg
 
-from analysis.settings import PORT_OFFSETS, REDIS_USERS, REPO, Settings
+from analysis.settings import LOCAL_PORTS, REDIS_USERS, REPO, Settings
 from analysis.stack import catalogue, health, private, toggles
 from analysis.stack.catalogue import Service
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
 from analysis.stack.supervisor import Program, Supervisor
+from stack.replicas import replica_name, replica_of
 
 
 
@@ -139,9 +140,9 @@ class LocalStack:
 
     def _context(self, toggle_values: dict[str, str]) -> dict:
         s = self.settings
-        svc = {name: {"host": s.host, "port": s.port(name)} for name in PORT_OFFSETS if name != "truthsync"}
+        svc = {name: {"host": s.host, "port": s.port(name)} for name in LOCAL_PORTS}
         for i in range(1, s.truthsync_instances + 1):
-            svc[f"truthsync-{i}"] = {"host": s.host, "port": s.port(f"truthsync-{i}")}
+            svc[replica_name("truthsync", i)] = {"host": s.host, "port": s.port(replica_name("truthsync", i))}
         running = {x.name for x in self.services}
         jobs = [{"name": x.name, "path": x.metrics_path, "targets": [f"{s.host}:{s.port(x.port)}"]}
                 for x in self.services if x.metrics_path and x.port]
@@ -150,8 +151,8 @@ class LocalStack:
             "config": str(self.run / "config"), "scrape_interval": s.scrape_interval_s, "scrape_jobs": jobs,
             "nginx_prefix": str(self.run / "nginx"), "nginx_listen": f"{s.host}:{s.port('nginx')}",
             "nginx_status_listen": f"{s.host}:{s.port('nginx-status')}",
-            "truthsync_upstreams": [f"{s.host}:{s.port(n)}" for n in sorted(running) if n.startswith("truthsync-")]
-            or [f"{s.host}:{s.port('truthsync-1')}"],
+            "truthsync_upstreams": [f"{s.host}:{s.port(n)}" for n in sorted(running) if replica_of(n)]
+            or [f"{s.host}:{s.port(replica_name('truthsync', 1))}"],
             "toggles": {**toggles.defaults(), **toggle_values},
             "alert_token_file": str(s.secret_file("alert_token")),
             "redis_acl": [{"name": user, "rules": rules,
@@ -189,7 +190,7 @@ class LocalStack:
 
     def _format_context(self) -> dict:
         s = self.settings
-        ports = {f"port_{k.replace('-', '_')}": s.port(k) for k in PORT_OFFSETS if k != "truthsync"}
+        ports = {f"port_{k.replace('-', '_')}": s.port(k) for k in LOCAL_PORTS}
         return {"python": sys.executable, "host": s.host, "run": str(self.run), "config": str(self.run / "config"),
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
                 "probe_database_url": s.probe_database_url,
