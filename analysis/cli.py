@@ -387,26 +387,24 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
     from analysis.experiment import Study, StudyError, study_config
     from analysis.settings import Settings
     from analysis.stack import open_stack
+    from analysis.stack.lifecycle import stack_up
 
     if studies:
         dirs = [_study_dir(s) for s in studies]
     else:
         settings = Settings.from_env()
         stack, dirs = open_stack(settings), []
-        started_here = not stack.is_up()
         try:
-            for i in range(runs):
-                err.print(f"A/A study {i + 1} of {runs}", highlight=False)
-                config = study_config(["aa"], quick=quick, keep_up=True)
-                outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
-                dirs.append(outcome.study_dir)
-                if outcome.interrupted:
-                    break
+            with stack_up(stack):
+                for i in range(runs):
+                    err.print(f"A/A study {i + 1} of {runs}", highlight=False)
+                    config = study_config(["aa"], quick=quick, keep_up=True)
+                    outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
+                    dirs.append(outcome.study_dir)
+                    if outcome.interrupted:
+                        break
         except (StudyError, RuntimeError) as exc:
             _fail(exc)
-        finally:
-            if started_here:
-                stack.down()
     summary = summarize(dirs)
     out = Table(title=f"A/A calibration over {len(dirs)} studies: false-positive rate "
                       f"{false_positive_rate(summary) * 100:.1f} %")

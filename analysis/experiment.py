@@ -11,7 +11,6 @@ import fnmatch
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,10 +22,12 @@ from analysis import backtest, capacity, results, seeding
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
 from analysis.collect.resources import ResourceSampler, service_pids
+from analysis.interrupts import signals_as_interrupt
 from analysis.provenance import git_commit, machine
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 from analysis.results import RunMeta
 from analysis.settings import Settings
+from analysis.stack.lifecycle import stack_up
 
 ARMS = ("baseline", "treatment")
 
@@ -135,18 +136,6 @@ class StudyOutcome:
     interrupted: bool = False
 
 
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM behaves like Ctrl-C, so the same clean-up runs for both."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Study:
     """Runs a StudyConfig against a stack. ``run_one`` (a step → frames) is injectable for tests."""
 
@@ -172,36 +161,32 @@ class Study:
             raise StudyError(f"study {self.config.study_id} exists; resume it with --resume {self.config.study_id}")
         if self.dir.exists():
             results.clean_partial_runs(self.dir)
-        outcome, started_here, before = StudyOutcome(self.dir), False, None
+        outcome = StudyOutcome(self.dir)
         # a study killed (SIGKILL) after starting the stack left it up: its resume owns it and takes it down
         started_before = resume and bool(self._recorded().get("started_stack"))
-        with _sigterm_as_interrupt():
+        with signals_as_interrupt(signal.SIGTERM):
             try:
-                running = self.stack.is_up()
-                if not running:
-                    self.stack.up()
-                started_here = not running or started_before
-                before = dict(self.stack.toggles())
-                measurable = self._write_study_json(resume, started_here)
-                if self.config.seed:
-                    self._seed(measurable)
-                self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms,
-                                         quick=self.config.quick))
+                with stack_up(self.stack, keep_up=self.config.keep_up, owned=started_before) as started_here:
+                    before = dict(self.stack.toggles())
+                    try:
+                        measurable = self._write_study_json(resume, started_here)
+                        if self.config.seed:
+                            self._seed(measurable)
+                        self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms,
+                                                 quick=self.config.quick))
+                    finally:
+                        if not started_here or self.config.keep_up:  # a stack taken down needs no restoring
+                            self._restore_toggles(before)
             except KeyboardInterrupt:
                 outcome.interrupted = True
-            finally:
-                self._restore(started_here, before)
         outcome.completed = list(results.runs(self.dir)["run_id"]) if (self.dir / "study.json").exists() else []
         return outcome
 
     # ------------------------------------------------------------- internals
-    def _restore(self, started_here: bool, before: dict) -> None:
+    def _restore_toggles(self, before: dict) -> None:
         try:
-            if started_here and not self.config.keep_up:
-                self.stack.down()
-            elif before is not None:
-                from analysis.stack import toggles
-                self.stack.apply({**toggles.defaults(), **before})
+            from analysis.stack import toggles
+            self.stack.apply({**toggles.defaults(), **before})
         except Exception as exc:  # the stack must not mask why the study stopped
             print(f"could not restore the stack ({exc}); run `sentinel-lab down`", file=sys.stderr)
 

@@ -116,7 +116,8 @@ def test_a_study_killed_mid_run_keeps_only_complete_runs_and_resumes(tmp_path):
         __file__))))
     study_dir = tmp_path / "s"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not study_dir.exists() or len(results.runs(study_dir)) < 3):
+    while time.monotonic() < deadline and (not (study_dir / "study.json").exists()
+                                           or len(results.runs(study_dir)) < 3):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
