@@ -23,3 +23,11 @@ def test_a_value_a_service_refuses_leaves_the_running_stack_untouched(lab_stack,
     assert pair.split("=")[0] in said and accepted in said, said
     assert {s.name: (s.state, s.pid) for s in lab_stack.status()} == before
     assert lab_stack.toggles() == toggles_before
+
+
+def test_apply_of_an_unchanged_value_restarts_nothing(lab_stack):
+    before = {s.name: s.pid for s in lab_stack.status()}
+    result = CliRunner().invoke(app, ["apply", "--set", "SENTINEL_CACHE_TTL_S=30"], env=cli_env(lab_stack.settings))
+    assert result.exit_code == 0, result.output
+    assert "restarted: nothing" in result.stdout
+    assert {s.name: s.pid for s in lab_stack.status()} == before
