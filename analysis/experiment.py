@@ -18,15 +18,22 @@ from typing import Callable
 
 import pandas as pd
 
-from analysis import backtest, capacity, results, seeding
+from analysis import backtest, capacity, load, results, seeding
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
+from analysis.collect import postgres, redis as redis_collect
+from analysis.collect.log_source import log_source
+from analysis.collect.logs import LogQuery, counts
+from analysis.collect.prometheus import Prometheus
 from analysis.collect.resources import ResourceSampler, service_pids
 from analysis.interrupts import signals_as_interrupt
 from analysis.provenance import git_commit, machine
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 from analysis.results import RunMeta
+from analysis.probes import PROBES, ProbeContext
 from analysis.settings import Settings
+from analysis.stack import catalogue, open_stack, toggles
+from analysis.stack.base import Stack
 from analysis.stack.lifecycle import stack_up
 
 ARMS = ("baseline", "treatment")
@@ -139,20 +146,13 @@ class StudyOutcome:
 class Study:
     """Runs a StudyConfig against a stack. ``run_one`` (a step → frames) is injectable for tests."""
 
-    def __init__(self, config: StudyConfig, settings: Settings | None = None, stack=None,
+    def __init__(self, config: StudyConfig, settings: Settings | None = None, stack: Stack | None = None,
                  run_one: Callable | None = None, report: Callable[[Progress], None] = lambda p: None):
         self.config, self.settings = config, settings or Settings.from_env()
         self.dir = self.settings.results_dir / config.study_id
-        self._stack = stack
+        self.stack: Stack = stack if stack is not None else open_stack(self.settings)
         self.run_one = run_one or measure
         self.report = report
-
-    @property
-    def stack(self):
-        if self._stack is None:
-            from analysis.stack import open_stack
-            self._stack = open_stack(self.settings)
-        return self._stack
 
     # ---------------------------------------------------------------- public
     def run(self, resume: bool = False) -> StudyOutcome:
@@ -185,7 +185,6 @@ class Study:
     # ------------------------------------------------------------- internals
     def _restore_toggles(self, before: dict) -> None:
         try:
-            from analysis.stack import toggles
             self.stack.apply({**toggles.defaults(), **before})
         except Exception as exc:  # the stack must not mask why the study stopped
             print(f"could not restore the stack ({exc}); run `sentinel-lab down`", file=sys.stderr)
@@ -196,7 +195,6 @@ class Study:
 
     def _write_study_json(self, resume: bool, started_stack: bool = False) -> list[str]:
         """Record the study; patterns whose services are absent are ``not measured`` with the reason."""
-        from analysis.stack import catalogue
         absent = catalogue.absent_locally(self.settings) if self.settings.stack == "local" else {}
         healthy = {s.name for s in self.stack.status() if s.state == "healthy"}
         not_measured = {}
@@ -238,7 +236,6 @@ class Study:
 
     def _apply(self, pattern: pats.Pattern, arm: str) -> None:
         """Every toggle at its default, then the arm's: each run starts from a known state."""
-        from analysis.stack import toggles
         self.stack.apply({**toggles.defaults(), **getattr(pattern, arm), **self.config.toggles})
 
     def new_meta(self, step: Step, start: datetime, end: datetime, workload: dict,
@@ -269,11 +266,6 @@ def reset(study: Study, pattern: pats.Pattern) -> None:
 def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]:
     """Drive the pattern's workload once with the pattern's probes beside it; snapshot Postgres and
     Redis around it; read Prometheus and the logs for its window; derive the run's scalars."""
-    from analysis import load
-    from analysis.collect import postgres, redis as redis_collect
-    from analysis.probes import PROBES, ProbeContext
-    from analysis.stack import toggles
-
     pattern, cfg, settings = pats.get(step.pattern), study.config, study.settings
     if pattern.backtest:  # alert patterns: a fault timeline over the load, rule sets scored against it
         return backtest.measure(study, step)
@@ -330,8 +322,6 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
 
 def _prometheus_frame(settings: Settings, target: str, start: datetime, end: datetime) -> pd.DataFrame:
     """What Prometheus saw over the run: request rates, latency quantiles, CPU, for the target service."""
-    from analysis.collect.prometheus import Prometheus
-
     prom = Prometheus(settings.url("prometheus"))
     names = (("truthsync_request_rate", "truthsync_hit_ratio", "truthsync_latency_p95_s") if target == "truthsync"
              else ("request_rate_by_status", "latency_p50_s", "latency_p95_s", "cache_hit_ratio"))
@@ -347,9 +337,6 @@ def _prometheus_frame(settings: Settings, target: str, start: datetime, end: dat
 
 def _logs_frame(settings: Settings, start: datetime, end: datetime) -> pd.DataFrame:
     """Log lines per service and level over the run, in 5 s windows (files locally, Loki in compose)."""
-    from analysis.collect.log_source import log_source
-    from analysis.collect.logs import LogQuery, counts
-
     lines = log_source(settings).lines(LogQuery(start=start, end=end))
     return counts(lines, every="5s")
 

@@ -61,8 +61,6 @@ def comparison(path: Path, comparison_file: str | Path = "") -> pd.DataFrame:
     """``stats.compare_study`` rows, read from ``comparison_file`` when the report already computed them."""
     if comparison_file and Path(comparison_file).exists():
         return pd.read_parquet(comparison_file)
-    from analysis import stats
-
     return stats.compare_study(path)
 
 

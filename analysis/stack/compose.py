@@ -20,7 +20,7 @@ from typing import Callable
 
 from analysis.settings import LOCAL_PORTS, PORTS, REPO, Settings
 from analysis.stack import catalogue, toggles
-from analysis.stack.local import ServiceStatus, StackError
+from analysis.stack.base import ServiceStatus, StackError
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
 from stack.replicas import REPLICATED, group_of, replica_name
 
@@ -201,6 +201,11 @@ class ComposeStack:
                    if n not in running]
         order = {n: i for i, n in enumerate(self.services)}
         return sorted(found, key=lambda s: (order.get(group_of(s.name), len(order)), s.name)) + missing
+
+    def is_up(self) -> bool:
+        """Every service healthy (a one-shot job that finished counts as healthy)."""
+        statuses = self.status()
+        return bool(statuses) and all(s.state == "healthy" for s in statuses)
 
     def restart(self, names: list[str]) -> list[str]:
         """Restart these services (``truthsync-N`` restarts the scaled ``truthsync`` service) and wait."""

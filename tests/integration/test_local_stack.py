@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from analysis.stack.local import StackError
+from analysis.stack.base import StackError
 from stack.replicas import replica_of
 
 pytestmark = pytest.mark.integration

@@ -16,6 +16,7 @@ import pandas as pd
 from analysis import experiment, patterns, results
 from analysis.experiment import Step, Study, StudyConfig
 from analysis.settings import Settings
+from analysis.stack.base import ServiceStatus
 from analysis.stack import toggles
 
 
@@ -45,7 +46,6 @@ class FakeStack:
         return dict(self.current)
 
     def status(self):
-        from analysis.stack.local import ServiceStatus
         return [ServiceStatus(n, "healthy", None, None) for n in ("postgres", "redis", "api", "nginx")]
 
 
