@@ -36,7 +36,7 @@ from analysis.stack import open_stack
 from analysis.stack.compose_check import compose_checks
 from analysis.stack.lifecycle import stack_up
 from analysis.stack.toggles import ToggleError, parse_assignments
-from analysis.stats import COLUMNS, compare_study, format_change
+from analysis.stats import COLUMNS, VERDICT_COLOURS, compare_study, format_change
 
 StackOpt = typer.Option(None, "--stack", help="local (default, processes on loopback) or compose (Docker)")
 SetOpt = typer.Option(None, "--set", help="toggle NAME=VALUE, repeatable (e.g. SENTINEL_CACHE=on)")
@@ -163,12 +163,11 @@ def _print_comparison(study_dir, table) -> None:
     out = Table(title=f"study {study_dir.name}")
     for col in ("pattern", "claim", "metric", "role", "baseline", "treatment", "change [CI]", "p", "verdict"):
         out.add_column(col)
-    colour = {"holds": "green", "refuted": "red", "inconclusive": "yellow", "not measured": "dim"}
     num = lambda x: "" if x != x else f"{x:.4g}"  # noqa: E731
     for r in table.to_dict("records"):
         pct = lambda x: format_change(x, r["scale"], r["unit"])  # noqa: E731
         change = f"{pct(r['change'])} [{pct(r['ci_low'])}, {pct(r['ci_high'])}]" if r["change"] == r["change"] else ""
-        verdict = f"[{colour.get(r['verdict'], 'white')}]{r['verdict'] or '—'}[/]"
+        verdict = f"[{VERDICT_COLOURS.get(r['verdict'], '#ffffff')}]{r['verdict'] or '—'}[/]"
         out.add_row(r["pattern"], r["claim"], r["metric"], r["role"], num(r["baseline"]), num(r["treatment"]), change,
                     num(r["p_value"]), verdict)
     console.print(out)
@@ -218,9 +217,8 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
     settings = Settings.from_env(stack=stack)
     if resume:
         meta = load_study(_study_dir(resume)).meta
-        config = StudyConfig(meta["patterns"], meta["repeats"], meta["duration_s"],
-                             meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users,
-                             quick=meta.get("quick", False))
+        config = StudyConfig(meta.patterns, meta.repeats, meta.duration_s, meta.warmup_s, study_id=resume,
+                             keep_up=keep_up, users=users, quick=meta.quick)
     else:
         ids = pattern_ids or [p.id for p in pats.PATTERNS if p.default and (p.quick or not quick)]
         try:

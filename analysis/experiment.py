@@ -163,7 +163,8 @@ class Study:
             results.clean_partial_runs(self.dir)
         outcome = StudyOutcome(self.dir)
         # a study killed (SIGKILL) after starting the stack left it up: its resume owns it and takes it down
-        started_before = resume and bool(self._recorded().get("started_stack"))
+        started_before = (resume and (self.dir / "study.json").exists()
+                          and results.load_study(self.dir).meta.started_stack)
         with signals_as_interrupt(signal.SIGTERM):
             try:
                 with stack_up(self.stack, keep_up=self.config.keep_up, owned=started_before) as started_here:
@@ -189,10 +190,6 @@ class Study:
         except Exception as exc:  # the stack must not mask why the study stopped
             print(f"could not restore the stack ({exc}); run `sentinel-lab down`", file=sys.stderr)
 
-    def _recorded(self) -> dict:
-        """What study.json holds, or {} before it exists."""
-        return results.load_study(self.dir).meta if (self.dir / "study.json").exists() else {}
-
     def _write_study_json(self, resume: bool, started_stack: bool = False) -> list[str]:
         """Record the study; patterns whose services are absent are ``not measured`` with the reason."""
         absent = catalogue.absent_locally(self.settings) if self.settings.stack == "local" else {}
@@ -204,12 +201,12 @@ class Study:
                 why = "; ".join(f"{m}: {absent.get(m, 'not healthy in this stack')}" for m in missing)
                 not_measured[pid] = f"needs {', '.join(missing)} ({why})"
         path = self.dir / "study.json"
-        created = (results.load_study(self.dir).meta.get("created") if resume and path.exists() else None)
-        results.write_study(self.dir, {
-            "study": self.config.study_id, "created": created or results.utc_now(),
-            "patterns": self.config.patterns, "stack": self.settings.stack, "repeats": self.config.repeats,
-            "duration_s": self.config.duration_s, "warmup_s": self.config.warmup_s, "quick": self.config.quick,
-            "absent": absent, "not_measured": not_measured, "started_stack": started_stack})
+        created = results.load_study(self.dir).meta.created if resume and path.exists() else None
+        results.write_study(self.dir, results.StudyMeta(
+            study=self.config.study_id, created=created or results.utc_now(),
+            patterns=self.config.patterns, stack=self.settings.stack, repeats=self.config.repeats,
+            duration_s=self.config.duration_s, warmup_s=self.config.warmup_s, quick=self.config.quick,
+            absent=absent, not_measured=not_measured, started_stack=started_stack))
         return [p for p in self.config.patterns if p not in not_measured]
 
     def _seed(self, pattern_ids: list[str]) -> None:
