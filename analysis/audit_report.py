@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis import patterns
+from analysis import patterns, results
 from analysis.report import PatternData
 
 OVERHEAD = ("throughput_rps", "p95_ms")
@@ -26,8 +26,8 @@ def arm_of(pattern_id: str) -> str:
     return "design" if pattern_id == "pg-audit" else pattern_id.removeprefix("pg-audit-")
 
 
-def audit_patterns(meta: dict) -> list[str]:
-    return [p for p in meta.get("patterns", []) if p == "pg-audit" or p.startswith("pg-audit-")]
+def audit_patterns(meta: results.StudyMeta) -> list[str]:
+    return [p for p in meta.patterns if p == "pg-audit" or p.startswith("pg-audit-")]
 
 
 def overhead_rows(arms: list[PatternData]) -> tuple[pd.DataFrame, dict]:

@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-from analysis import alerts, deliveries, faults, load
+from analysis import alerts, deliveries, faults, load, results
 from analysis import patterns as pats
 from analysis.collect.prometheus import Prometheus
 
@@ -154,10 +154,10 @@ def _reload(settings) -> None:
 def summaries(study_dir: Path) -> dict[str, dict[str, dict]]:
     """Per alert pattern of a study and per rule set it scores: recall, precision, time to detect
     (median, p90) and false alerts over every timeline, with 95 % intervals (for ``--json``)."""
-    meta = json.loads((Path(study_dir) / "study.json").read_text())
+    meta = results.load_study(study_dir).meta
     played, user = load_played(study_dir), (Path(study_dir) / "timelines" / USER_RULES).exists()
     out = {}
-    for pid in meta.get("patterns", []):
+    for pid in meta.patterns:
         spec = pats.get(pid).backtest
         if spec is None or not played:
             continue

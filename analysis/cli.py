@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -16,17 +17,35 @@ app = typer.Typer(help="Sentinel Lab: did this optimisation really help, by how 
 console = Console() if sys.stdout.isatty() else Console(width=200)
 err = Console(stderr=True)
 
-from analysis.experiment import DEFAULT_DURATION_S, QUICK_DURATION_S, QUICK_WARMUP_S
+from analysis import backtest, resilience, seeding
+from analysis import capacity as cap
+from analysis import load as lab_load
+from analysis import patterns as pats
+from analysis.backtest import summaries
+from analysis.calibration import false_positive_rate, store, summarize
+from analysis.experiment import (DEFAULT_DURATION_S, QUICK_DURATION_S, QUICK_WARMUP_S, Study, StudyConfig, StudyError,
+                                 study_config)
+from analysis.load import stop_orphans
+from analysis.patterns import PATTERNS
+from analysis.remediation import summaries as remediation_summaries
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
+from analysis.report import ReportError, method_lines, render
+from analysis.report import study_dir as report_study_dir
+from analysis.results import ResultsError, latest_study, load_study
+from analysis.settings import Settings
+from analysis.stack import open_stack
+from analysis.stack.compose_check import compose_checks
+from analysis.stack.lifecycle import stack_up
+from analysis.stack.toggles import ToggleError, parse_assignments
+from analysis.sweep import Sweep, SweepError
+from analysis import sweep as sweeps
+from analysis.stats import COLUMNS, VERDICT_COLOURS, compare_study, format_change
 
 StackOpt = typer.Option(None, "--stack", help="local (default, processes on loopback) or compose (Docker)")
 SetOpt = typer.Option(None, "--set", help="toggle NAME=VALUE, repeatable (e.g. SENTINEL_CACHE=on)")
 
 
 def _stack(stack: Optional[str]):
-    from analysis.settings import Settings
-    from analysis.stack import open_stack
-
     return open_stack(Settings.from_env(stack=stack))
 
 
@@ -50,8 +69,6 @@ def up(stack: Optional[str] = StackOpt, set_: Optional[list[str]] = SetOpt,
        check: bool = typer.Option(False, "--check", help="compose: then walk the first-start checks live "
                                   "(targets up, alert routing, logs through Alloy and Loki, Grafana auth)")) -> None:
     """Stand the stack up and wait until every service is healthy."""
-    from analysis.stack.toggles import ToggleError, parse_assignments
-
     try:
         st = _stack(stack)
         if check and st.kind != "compose":
@@ -67,11 +84,8 @@ def up(stack: Optional[str] = StackOpt, set_: Optional[list[str]] = SetOpt,
 
 def _compose_check(st) -> None:
     """Print the live first-start checks as a table; exit 1 when one failed."""
-    from analysis.stack.compose import published_url
-    from analysis.stack.compose_check import compose_checks
-
     with console.status("checking the running stack…"):
-        checks = compose_checks(st, lambda service: published_url(st.settings, service))
+        checks = compose_checks(st, st.settings.url)
     table = Table(title="compose first-start checks")
     for col in ("check", "result", "detail"):
         table.add_column(col)
@@ -88,8 +102,6 @@ def _compose_check(st) -> None:
 def apply(set_: list[str] = typer.Option(..., "--set", help="toggle NAME=VALUE, repeatable"),
           stack: Optional[str] = StackOpt) -> None:
     """Flip toggles on the running stack, restarting only the services they affect."""
-    from analysis.stack.toggles import ToggleError, parse_assignments
-
     try:
         restarted = _stack(stack).apply(parse_assignments(set_))
     except (ToggleError, RuntimeError, ValueError) as exc:
@@ -112,8 +124,6 @@ def status(stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, 
 @app.command()
 def down(stack: Optional[str] = StackOpt) -> None:
     """Stop every service; no process and no listening port remain."""
-    from analysis.load import stop_orphans
-
     with console.status("stopping services…"):
         st = _stack(stack)
         orphans = stop_orphans(st.settings.run_dir)  # Locust of a killed study or load run, before its target
@@ -125,16 +135,10 @@ def down(stack: Optional[str] = StackOpt) -> None:
 def report(study: Optional[str] = typer.Argument(None, help="study id (default: the latest study)"),
            workers: int = typer.Option(2, help="notebooks executed at once")) -> None:
     """Render a stored study's report (no load is run) and print the path of its index.html."""
-    import time
-
-    from analysis.report import ReportError, render, study_dir
-    from analysis.results import ResultsError
-    from analysis.settings import Settings
-
     settings = Settings.from_env()
     started = time.monotonic()
     try:
-        path = study_dir(study or "", settings.results_dir)
+        path = report_study_dir(study or "", settings.results_dir)
         with console.status(f"rendering the report of {path.name}…"):
             index = render(path, settings.reports_dir, workers=workers)
     except (ReportError, ResultsError) as exc:
@@ -144,9 +148,6 @@ def report(study: Optional[str] = typer.Argument(None, help="study id (default: 
 
 
 def _study_dir(study: Optional[str]):
-    from analysis.results import latest_study
-    from analysis.settings import Settings
-
     results_dir = Settings.from_env().results_dir
     path = results_dir / study if study else latest_study(results_dir)
     if path is None or not (path / "study.json").exists():
@@ -155,31 +156,23 @@ def _study_dir(study: Optional[str]):
 
 
 def _json_rows(study_dir, table) -> str:
-    from analysis.stats import COLUMNS as keys
-    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in keys}
+    rows = [{k: (None if isinstance(v, float) and v != v else v) for k, v in r.items() if k in COLUMNS}
             for r in table.to_dict("records")]
-    from analysis.backtest import summaries  # alert patterns: per rule set scores with intervals
-    from analysis.remediation import summaries as remediation_summaries  # time to recover per arm, by stage
-
-    extra = summaries(study_dir)
-    recovery = remediation_summaries(study_dir)
+    extra = summaries(study_dir)  # alert patterns: per rule set scores with intervals
+    recovery = remediation_summaries(study_dir)  # remediation patterns: time to recover per arm, by stage
     return json.dumps({"study": study_dir.name, "rows": rows, **({"backtest": extra} if extra else {}),
                        **({"remediation": recovery} if recovery else {})}, default=str)
 
 
 def _print_comparison(study_dir, table) -> None:
     out = Table(title=f"study {study_dir.name}")
-    from analysis.report import method_lines
-    from analysis.stats import format_change
-
     for col in ("pattern", "claim", "metric", "role", "baseline", "treatment", "change [CI]", "p", "verdict"):
         out.add_column(col)
-    colour = {"holds": "green", "refuted": "red", "inconclusive": "yellow", "not measured": "dim"}
     num = lambda x: "" if x != x else f"{x:.4g}"  # noqa: E731
     for r in table.to_dict("records"):
         pct = lambda x: format_change(x, r["scale"], r["unit"])  # noqa: E731
         change = f"{pct(r['change'])} [{pct(r['ci_low'])}, {pct(r['ci_high'])}]" if r["change"] == r["change"] else ""
-        verdict = f"[{colour.get(r['verdict'], 'white')}]{r['verdict'] or '—'}[/]"
+        verdict = f"[{VERDICT_COLOURS.get(r['verdict'], '#ffffff')}]{r['verdict'] or '—'}[/]"
         out.add_row(r["pattern"], r["claim"], r["metric"], r["role"], num(r["baseline"]), num(r["treatment"]), change,
                     num(r["p_value"]), verdict)
     console.print(out)
@@ -193,8 +186,6 @@ def _print_comparison(study_dir, table) -> None:
 @app.command()
 def patterns(as_json: bool = typer.Option(False, "--json")) -> None:
     """The optimisation patterns: id, claim, and what each needs."""
-    from analysis.patterns import PATTERNS
-
     if as_json:
         print(json.dumps([{"id": p.id, "title": p.title, "claim": p.claim, "requires": list(p.requires),
                            "expectations": {e.metric: p.describe(e.metric) for e in p.expectations}}
@@ -230,21 +221,12 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           sweep: Optional[str] = typer.Option(None, "--sweep", help="dose-response: the treatment at each value of "
                                               "one toggle, beside the baseline (SENTINEL_CACHE_TTL_S=5,30,120)")) -> None:
     """Run each pattern's arms interleaved and repeated, store every run, print the comparison."""
-    from analysis import patterns as pats
-    from analysis import backtest
-    from analysis.experiment import StudyConfig, study_config
-    from analysis.results import load_study
-    from analysis.settings import Settings
-    from analysis.stats import compare_study
-    from analysis.sweep import Sweep, SweepError
-
     settings = Settings.from_env(stack=stack)
     if resume:
         meta = load_study(_study_dir(resume)).meta
-        config = StudyConfig(meta["patterns"], meta["repeats"], meta["duration_s"],
-                             meta.get("warmup_s", 15.0), study_id=resume, keep_up=keep_up, users=users,
-                             quick=meta.get("quick", False),
-                             sweep=Sweep.from_record(meta["sweep"]) if "sweep" in meta else None)
+        config = StudyConfig(meta.patterns, meta.repeats, meta.duration_s, meta.warmup_s, study_id=resume,
+                             keep_up=keep_up, users=users, quick=meta.quick,
+                             sweep=Sweep.from_record(meta.sweep) if meta.sweep else None)
     else:
         ids = pattern_ids or [p.id for p in pats.PATTERNS if p.default and (p.quick or not quick)]
         try:
@@ -276,8 +258,6 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
 
 def _print_sweep(study_dir, as_json: bool) -> None:
     """A sweep study: each metric against the swept value, with intervals, the trend and the claim per value."""
-    from analysis import sweep as sweeps
-
     responses = sweeps.analyse(study_dir)
     if as_json:
         print(json.dumps({"study": study_dir.name, "sweep": [r.as_dict() for r in responses]}, default=str))
@@ -298,8 +278,6 @@ def _print_sweep(study_dir, as_json: bool) -> None:
 
 def _run_study(config, settings, resume: bool = False):
     """Run a study with progress on stderr; an interrupt keeps the finished runs and says how to resume."""
-    from analysis.experiment import Study, StudyError
-
     try:
         outcome = Study(config, settings, report=lambda p: err.print(p.line(), highlight=False)).run(resume=resume)
     except (StudyError, RuntimeError, ValueError) as exc:
@@ -333,13 +311,6 @@ def capacity(set_: Optional[list[str]] = SetOpt,
              stack: Optional[str] = StackOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """Step the API's load to saturation: throughput and latency per level, the maximum sustainable
     throughput at the SLO, a Universal Scalability Law fit; with --compare all-on, both arms."""
-    from analysis import capacity as cap
-    from analysis import patterns as pats
-    from analysis.experiment import StudyConfig
-    from analysis.settings import Settings
-    from analysis.stack.toggles import ToggleError, parse_assignments
-    from analysis.stats import compare_study
-
     if compare not in (None, "all-on"):
         _fail(ValueError(f"--compare {compare!r}: the comparison is all-on (every pattern off vs on)"))
     pattern = pats.get(compare or "capacity-api")
@@ -402,8 +373,6 @@ def _print_capacity(s, open_loop: bool) -> None:
 def compare(study_id: Optional[str] = typer.Argument(None, metavar="STUDY", help="default: the latest study"),
             as_json: bool = typer.Option(False, "--json")) -> None:
     """Baseline vs treatment per pattern and metric: change, 95 % CI, p, verdict."""
-    from analysis.stats import compare_study
-
     path = _study_dir(study_id)
     table = compare_study(path)
     print(_json_rows(path, table)) if as_json else _print_comparison(path, table)
@@ -418,30 +387,22 @@ def calibrate(studies: Optional[list[str]] = typer.Argument(None, metavar="[STUD
     """The lab's false-positive rate and noise thresholds: A/A studies (a no-op toggle flipped between the
     arms, restarting the API as a real pattern does), how often one is flagged, and the thresholds stored
     for this machine."""
-    from analysis.calibration import false_positive_rate, store, summarize
-    from analysis.experiment import Study, StudyError, study_config
-    from analysis.settings import Settings
-    from analysis.stack import open_stack
-
     if studies:
         dirs = [_study_dir(s) for s in studies]
     else:
         settings = Settings.from_env()
         stack, dirs = open_stack(settings), []
-        started_here = not stack.is_up()
         try:
-            for i in range(runs):
-                err.print(f"A/A study {i + 1} of {runs}", highlight=False)
-                config = study_config(["aa"], quick=quick, keep_up=True)
-                outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
-                dirs.append(outcome.study_dir)
-                if outcome.interrupted:
-                    break
+            with stack_up(stack):
+                for i in range(runs):
+                    err.print(f"A/A study {i + 1} of {runs}", highlight=False)
+                    config = study_config(["aa"], quick=quick, keep_up=True)
+                    outcome = Study(config, settings, stack=stack, report=lambda p: err.print(p.line())).run()
+                    dirs.append(outcome.study_dir)
+                    if outcome.interrupted:
+                        break
         except (StudyError, RuntimeError) as exc:
             _fail(exc)
-        finally:
-            if started_here:
-                stack.down()
     summary = summarize(dirs)
     out = Table(title=f"A/A calibration over {len(dirs)} studies: false-positive rate "
                       f"{false_positive_rate(summary) * 100:.1f} %")
@@ -469,10 +430,6 @@ def load(target: str = typer.Argument(..., help="api, truthsync, or a locustfile
          opt: Optional[list[str]] = typer.Option(None, "--opt", help="locustfile knob NAME=VALUE (write-share=0.2)"),
          as_json: bool = typer.Option(False, "--json")) -> None:
     """Drive Locust load in its own process, print the summary, store the run under results/load/."""
-    from analysis import load as lab_load
-    from analysis import seeding
-    from analysis.settings import Settings
-
     settings = Settings.from_env()
     try:
         options = dict(o.split("=", 1) for o in opt or [])
@@ -506,10 +463,6 @@ def faults(names: Optional[list[str]] = typer.Argument(None, metavar="[FAULT]...
            users: int = typer.Option(4, "--users", min=1, help="Locust users on the API and on TruthSync each"),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Break one part of the running local stack at a time under load; print what the users saw."""
-    from analysis import resilience
-    from analysis.settings import Settings
-    from analysis.stack import open_stack
-
     try:
         rows = resilience.run_all(open_stack(Settings.from_env()), names, resilience.Timing(users=users),
                                   report=lambda line: err.print(line, highlight=False))

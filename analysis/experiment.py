@@ -11,7 +11,6 @@ import fnmatch
 import signal
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,15 +18,24 @@ from typing import Callable
 
 import pandas as pd
 
-from analysis import backtest, capacity, remediation, results, seeding
+from analysis import backtest, capacity, load, remediation, results, seeding
 from analysis import sweep as sweeps
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
+from analysis.collect import postgres, redis as redis_collect
+from analysis.collect.log_source import log_source
+from analysis.collect.logs import LogQuery, counts
+from analysis.collect.prometheus import Prometheus
 from analysis.collect.resources import ResourceSampler, service_pids
+from analysis.interrupts import signals_as_interrupt
 from analysis.provenance import git_commit, machine
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 from analysis.results import RunMeta
+from analysis.probes import PROBES, ProbeContext
 from analysis.settings import Settings
+from analysis.stack import catalogue, open_stack, toggles
+from analysis.stack.base import Stack
+from analysis.stack.lifecycle import stack_up
 
 ARMS = ("baseline", "treatment")
 
@@ -146,35 +154,16 @@ class StudyOutcome:
     interrupted: bool = False
 
 
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM behaves like Ctrl-C, so the same clean-up runs for both."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 class Study:
     """Runs a StudyConfig against a stack. ``run_one`` (a step → frames) is injectable for tests."""
 
-    def __init__(self, config: StudyConfig, settings: Settings | None = None, stack=None,
+    def __init__(self, config: StudyConfig, settings: Settings | None = None, stack: Stack | None = None,
                  run_one: Callable | None = None, report: Callable[[Progress], None] = lambda p: None):
         self.config, self.settings = config, settings or Settings.from_env()
         self.dir = self.settings.results_dir / config.study_id
-        self._stack = stack
+        self.stack: Stack = stack if stack is not None else open_stack(self.settings)
         self.run_one = run_one or measure
         self.report = report
-
-    @property
-    def stack(self):
-        if self._stack is None:
-            from analysis.stack import open_stack
-            self._stack = open_stack(self.settings)
-        return self._stack
 
     # ---------------------------------------------------------------- public
     def run(self, resume: bool = False) -> StudyOutcome:
@@ -183,46 +172,37 @@ class Study:
             raise StudyError(f"study {self.config.study_id} exists; resume it with --resume {self.config.study_id}")
         if self.dir.exists():
             results.clean_partial_runs(self.dir)
-        outcome, started_here, before = StudyOutcome(self.dir), False, None
+        outcome = StudyOutcome(self.dir)
         # a study killed (SIGKILL) after starting the stack left it up: its resume owns it and takes it down
-        started_before = resume and bool(self._recorded().get("started_stack"))
-        with _sigterm_as_interrupt():
+        started_before = (resume and (self.dir / "study.json").exists()
+                          and results.load_study(self.dir).meta.started_stack)
+        with signals_as_interrupt(signal.SIGTERM):
             try:
-                running = self.stack.is_up()
-                if not running:
-                    self.stack.up()
-                started_here = not running or started_before
-                before = dict(self.stack.toggles())
-                measurable = self._write_study_json(resume, started_here)
-                if self.config.seed:
-                    self._seed(measurable)
-                self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms,
-                                         quick=self.config.quick))
+                with stack_up(self.stack, keep_up=self.config.keep_up, owned=started_before) as started_here:
+                    before = dict(self.stack.toggles())
+                    try:
+                        measurable = self._write_study_json(resume, started_here)
+                        if self.config.seed:
+                            self._seed(measurable)
+                        self._run_steps(schedule(measurable, self.config.repeats, arms=self.config.arms,
+                                                 quick=self.config.quick))
+                    finally:
+                        if not started_here or self.config.keep_up:  # a stack taken down needs no restoring
+                            self._restore_toggles(before)
             except KeyboardInterrupt:
                 outcome.interrupted = True
-            finally:
-                self._restore(started_here, before)
         outcome.completed = list(results.runs(self.dir)["run_id"]) if (self.dir / "study.json").exists() else []
         return outcome
 
     # ------------------------------------------------------------- internals
-    def _restore(self, started_here: bool, before: dict) -> None:
+    def _restore_toggles(self, before: dict) -> None:
         try:
-            if started_here and not self.config.keep_up:
-                self.stack.down()
-            elif before is not None:
-                from analysis.stack import toggles
-                self.stack.apply({**toggles.defaults(), **before})
+            self.stack.apply({**toggles.defaults(), **before})
         except Exception as exc:  # the stack must not mask why the study stopped
             print(f"could not restore the stack ({exc}); run `sentinel-lab down`", file=sys.stderr)
 
-    def _recorded(self) -> dict:
-        """What study.json holds, or {} before it exists."""
-        return results.load_study(self.dir).meta if (self.dir / "study.json").exists() else {}
-
     def _write_study_json(self, resume: bool, started_stack: bool = False) -> list[str]:
         """Record the study; patterns whose services are absent are ``not measured`` with the reason."""
-        from analysis.stack import catalogue
         absent = catalogue.absent_locally(self.settings) if self.settings.stack == "local" else {}
         healthy = {s.name for s in self.stack.status() if s.state == "healthy"}
         not_measured = {}
@@ -232,13 +212,13 @@ class Study:
                 why = "; ".join(f"{m}: {absent.get(m, 'not healthy in this stack')}" for m in missing)
                 not_measured[pid] = f"needs {', '.join(missing)} ({why})"
         path = self.dir / "study.json"
-        created = (results.load_study(self.dir).meta.get("created") if resume and path.exists() else None)
-        results.write_study(self.dir, {
-            "study": self.config.study_id, "created": created or results.utc_now(),
-            "patterns": self.config.patterns, "stack": self.settings.stack, "repeats": self.config.repeats,
-            "duration_s": self.config.duration_s, "warmup_s": self.config.warmup_s, "quick": self.config.quick,
-            "absent": absent, "not_measured": not_measured, "started_stack": started_stack,
-            **({"sweep": self.config.sweep.record()} if self.config.sweep else {})})
+        created = results.load_study(self.dir).meta.created if resume and path.exists() else None
+        results.write_study(self.dir, results.StudyMeta(
+            study=self.config.study_id, created=created or results.utc_now(),
+            patterns=self.config.patterns, stack=self.settings.stack, repeats=self.config.repeats,
+            duration_s=self.config.duration_s, warmup_s=self.config.warmup_s, quick=self.config.quick,
+            absent=absent, not_measured=not_measured, started_stack=started_stack,
+            sweep=self.config.sweep.record() if self.config.sweep else None))
         return [p for p in self.config.patterns if p not in not_measured]
 
     def _seed(self, pattern_ids: list[str]) -> None:
@@ -265,7 +245,6 @@ class Study:
 
     def _apply(self, pattern: pats.Pattern, arm: str) -> None:
         """Every toggle at its default, then the arm's: each run starts from a known state."""
-        from analysis.stack import toggles
         target = toggles.validate({**toggles.defaults(), **self.config.arm_toggles(pattern, arm), **self.config.toggles})
         if self.stack.toggles() == target:  # nothing would change (seconds of re-rendering on a busy machine)
             return
@@ -300,11 +279,6 @@ def reset(study: Study, pattern: pats.Pattern) -> None:
 def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]:
     """Drive the pattern's workload once with the pattern's probes beside it; snapshot Postgres and
     Redis around it; read Prometheus and the logs for its window; derive the run's scalars."""
-    from analysis import load
-    from analysis.collect import postgres, redis as redis_collect
-    from analysis.probes import PROBES, ProbeContext
-    from analysis.stack import toggles
-
     pattern, cfg, settings = pats.get(step.pattern), study.config, study.settings
     if pattern.backtest:  # alert patterns: a fault timeline over the load, rule sets scored against it
         return backtest.measure(study, step)
@@ -363,8 +337,6 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
 
 def _prometheus_frame(settings: Settings, target: str, start: datetime, end: datetime) -> pd.DataFrame:
     """What Prometheus saw over the run: request rates, latency quantiles, CPU, for the target service."""
-    from analysis.collect.prometheus import Prometheus
-
     prom = Prometheus(settings.url("prometheus"))
     names = (("truthsync_request_rate", "truthsync_hit_ratio", "truthsync_latency_p95_s") if target == "truthsync"
              else ("request_rate_by_status", "latency_p50_s", "latency_p95_s", "cache_hit_ratio"))
@@ -380,9 +352,6 @@ def _prometheus_frame(settings: Settings, target: str, start: datetime, end: dat
 
 def _logs_frame(settings: Settings, start: datetime, end: datetime) -> pd.DataFrame:
     """Log lines per service and level over the run, in 5 s windows (files locally, Loki in compose)."""
-    from analysis.collect.log_source import log_source
-    from analysis.collect.logs import LogQuery, counts
-
     lines = log_source(settings).lines(LogQuery(start=start, end=end))
     return counts(lines, every="5s")
 

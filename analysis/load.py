@@ -13,10 +13,8 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,6 +23,7 @@ import pandas as pd
 import psutil
 
 from analysis.collect.locust import read_failures, read_history, read_profile, read_requests, read_stats
+from analysis.interrupts import signals_as_interrupt
 from analysis.provenance import git_commit, machine
 from analysis.results import RunMeta, save_run
 from analysis.settings import REPO, Settings
@@ -145,7 +144,7 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
     (run_dir / "locust.pid").write_text(str(proc.pid))
     cpu, interrupted = [], False
     try:
-        with _signals_as_interrupt():
+        with signals_as_interrupt(signal.SIGINT, signal.SIGTERM):
             _watch(proc, workload, prefix, cpu, progress)
     except KeyboardInterrupt:
         interrupted = True
@@ -291,25 +290,6 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.stop()
-
-
-@contextmanager
-def _signals_as_interrupt():
-    """Treat SIGTERM (and SIGINT, even if inherited as ignored) as Ctrl-C while Locust runs,
-    so the cleanup below runs either way."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _stop(proc: subprocess.Popen) -> None:

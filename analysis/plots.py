@@ -17,20 +17,11 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from scipy import stats as sps
 
-from analysis.stats import format_change
+from analysis.stats import VERDICT_COLOURS, format_change, percent
 
 #: Okabe-Ito colours: distinguishable with every common colour-vision deficiency.
 ARM_COLOURS = {"baseline": "#0072b2", "treatment": "#e69f00"}
-VERDICT_COLOURS = {"holds": "#009e73", "refuted": "#d55e00",
-                   "inconclusive": "#7f7f7f", "not measured": "#bbbbbb"}
 ARMS = ("baseline", "treatment")
-
-
-def percent(fraction: float) -> str:
-    """``-0.42`` → ``"−42 %"``; NaN → ``"n/a"``."""
-    if fraction is None or not np.isfinite(fraction):
-        return "n/a"
-    return f"{fraction * 100:+.0f} %".replace("-", "\u2212")
 
 
 def change_text(row, value: float) -> str:
@@ -38,7 +29,7 @@ def change_text(row, value: float) -> str:
     ``+3 requests`` absolute."""
     scale = row.get("scale") if isinstance(row.get("scale"), str) else "relative"
     if scale == "relative":
-        return percent(value)
+        return percent(value, 0, "\u2212")
     return format_change(value, scale, str(row.get("unit") or "")).replace("-", "\u2212")
 
 

@@ -29,6 +29,7 @@ from analysis.collect.prometheus import Prometheus
 from analysis.probe_base import Probe, ProbeContext, Values
 from analysis.stack import toggles
 from stack.api import ratelimit
+from stack.api.seed import probe_login
 from stack.worker.app import INCIDENT_CREATED
 
 API = "/api/v1"
@@ -39,8 +40,6 @@ def _probe_login():
     """The lab's probe user, alone in its own tenant (``stack.lab_probe``): the load never draws it, its
     writes touch only that tenant's incidents and cached dashboard, and the API and the worker run its
     statements as the probes' Postgres role, so none of them count as the workload's."""
-    from stack.api.seed import probe_login
-
     return probe_login()
 
 

@@ -228,7 +228,7 @@ def summaries(study_dir: Path) -> dict[str, dict[str, dict]]:
     stages per fault class, median and p90 with 95 % intervals (for ``--json``)."""
     out = {}
     study = results.load_study(study_dir)
-    for pid in study.meta.get("patterns", []):
+    for pid in study.meta.patterns:
         if pats.get(pid).incidents is None:
             continue
         frame = results.load_source(study_dir, "incidents", pid)

@@ -17,7 +17,8 @@ import jinja2
 import pandas as pd
 
 from analysis import patterns, results, stats
-from analysis.plots import VERDICT_COLOURS, change_text, describe_change
+from analysis.plots import change_text, describe_change
+from analysis.stats import VERDICT_COLOURS
 from analysis.settings import REPO, Settings
 from analysis.stack import compose
 
@@ -63,8 +64,6 @@ def comparison(path: Path, comparison_file: str | Path = "") -> pd.DataFrame:
     """``stats.compare_study`` rows, read from ``comparison_file`` when the report already computed them."""
     if comparison_file and Path(comparison_file).exists():
         return pd.read_parquet(comparison_file)
-    from analysis import stats
-
     return stats.compare_study(path)
 
 
@@ -75,8 +74,8 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     out = Path(reports_dir) / path.name
     out.mkdir(parents=True, exist_ok=True)
     rows = comparison(path)
-    if "sweep" in study.meta:  # no two arms to compare: each swept value is judged on the capacity page
-        rows = rows.assign(verdict="not measured", reason=[f"a sweep of {study.meta['sweep']['toggle']}: the "
+    if study.meta.sweep:  # no two arms to compare: each swept value is judged on the capacity page
+        rows = rows.assign(verdict="not measured", reason=[f"a sweep of {study.meta.sweep['toggle']}: the "
                                                            f"claim per value is on the {p}-capacity page"
                                                            for p in rows["pattern"]])
     comparison_file = out / "comparison.parquet"
@@ -85,13 +84,13 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
               "comparison_file": str(comparison_file.resolve())}
     pages = [Page("overview", OVERVIEW, common)]
     pages += [Page(p, PATTERN_PAGES.get(p, PATTERN), {**common, "pattern": p})
-              for p in study.meta.get("patterns", []) if "sweep" not in study.meta]  # a sweep has no two arms
+              for p in study.meta.patterns if not study.meta.sweep]  # a sweep has no two arms
     pages += [Page(f"{p}-alerts", ALERTS, {"study": path.name, "results_dir": common["results_dir"], "pattern": p})
-              for p in study.meta.get("patterns", []) if patterns.get(p).backtest]
+              for p in study.meta.patterns if patterns.get(p).backtest]
     pages += capacity_pages(path.name, common["results_dir"], study.meta)
     pages += [Page(f"{p}-remediation", REMEDIATION, {"study": path.name, "results_dir": common["results_dir"],
                                                      "pattern": p})
-              for p in study.meta.get("patterns", []) if patterns.get(p).incidents]
+              for p in study.meta.patterns if patterns.get(p).incidents]
     with ThreadPoolExecutor(max(1, workers)) as pool:
         list(pool.map(lambda page: execute_page(page, out, kernel_name, timeout_s), pages))
     index = out / "index.html"
@@ -102,7 +101,7 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
 def capacity_pages(study: str, results_dir: str, meta: dict) -> list[Page]:
     """The capacity page of each capacity pattern (load levels) of a study, or of each pattern of a sweep."""
     return [Page(f"{p}-capacity", CAPACITY, {"study": study, "results_dir": results_dir, "pattern": p})
-            for p in meta.get("patterns", []) if patterns.get(p).workload.levels or "sweep" in meta]
+            for p in meta.patterns if patterns.get(p).workload.levels or meta.sweep]
 
 
 def execute_page(page: Page, out: Path, kernel_name: str = KERNEL, timeout_s: int = 300) -> Path:
@@ -234,11 +233,11 @@ def verdict_table_html(rows: pd.DataFrame, claims_only: bool = True, links: froz
                          colours=VERDICT_COLOURS)
 
 
-def absent_lines(meta: dict) -> list[str]:
+def absent_lines(meta: results.StudyMeta) -> list[str]:
     """What did not run and what that leaves unmeasured, as sentences."""
-    lines = [f"{service} was absent: {why}" for service, why in (meta.get("absent") or {}).items()]
-    lines += [f"{pattern} was not measured: {why}" for pattern, why in (meta.get("not_measured") or {}).items()]
-    if meta.get("stack") == "compose":
+    lines = [f"{service} was absent: {why}" for service, why in meta.absent.items()]
+    lines += [f"{pattern} was not measured: {why}" for pattern, why in meta.not_measured.items()]
+    if meta.stack == "compose":
         lines += [f"{what}: {why}" for what, why in compose.LIMITS.items()]
     return lines
 
@@ -261,16 +260,16 @@ _INDEX = jinja2.Template("""<!doctype html>
 """, autoescape=True)
 
 
-def index_html(meta: dict, rows: pd.DataFrame, pages: list[str]) -> str:
+def index_html(meta: results.StudyMeta, rows: pd.DataFrame, pages: list[str]) -> str:
     return _INDEX.render(meta=meta, table=verdict_table_html(rows, links=frozenset(pages)), pages=pages,
                          absent=absent_lines(meta), method=method_lines(rows))
 
 
-def study_summary(meta: dict) -> str:
+def study_summary(meta: results.StudyMeta) -> str:
     """Markdown: which stack ran, how long, and what was absent."""
-    lines = [f"**Study {meta.get('study')}** on the **{meta.get('stack')}** stack: "
-             f"{meta.get('repeats')} repeats of {meta.get('duration_s')} s per arm, created {meta.get('created')}.",
-             "", "Patterns: " + ", ".join(f"`{p}`" for p in meta.get("patterns", [])), ""]
+    lines = [f"**Study {meta.study}** on the **{meta.stack}** stack: "
+             f"{meta.repeats} repeats of {meta.duration_s} s per arm, created {meta.created}.",
+             "", "Patterns: " + ", ".join(f"`{p}`" for p in meta.patterns), ""]
     absent = absent_lines(meta)
     lines += [f"- {html.escape(line)}" for line in absent] or ["Every service ran and every pattern was measured."]
     return "\n".join(lines)
@@ -287,7 +286,7 @@ class PatternData:
     untrusted run) and its comparison rows."""
 
     pattern: patterns.Pattern
-    meta: dict
+    meta: results.StudyMeta
     runs: pd.DataFrame
     requests: pd.DataFrame
     per_run: pd.DataFrame  # run_id, arm, repeat, metric, value, unit: one value per run and metric
@@ -296,7 +295,7 @@ class PatternData:
     @property
     def not_measured(self) -> str:
         """Why the pattern has no data ('' when it has)."""
-        reason = (self.meta.get("not_measured") or {}).get(self.pattern.id)
+        reason = self.meta.not_measured.get(self.pattern.id)
         return reason or ("" if len(self.runs) else "the study holds no complete run of it")
 
     @property
@@ -311,9 +310,9 @@ class PatternData:
 def load_pattern(study: str, results_dir: str, pattern_id: str, comparison_file: str = "") -> PatternData:
     path = study_dir(study, results_dir)
     pattern = patterns.get(pattern_id)
+    study = results.load_study(path)
     all_runs = results.runs(path)
-    runs = all_runs[(all_runs["pattern"] == pattern_id) & ~all_runs["warmup"].astype(bool)
-                    & ~all_runs["untrusted"].astype(bool)]
+    runs = all_runs[all_runs["run_id"].isin([r.run_id for r in study.measured_runs(pattern_id)])]
     requests = results.load_source(path, "requests", pattern_id)
     requests = requests[requests["run_id"].isin(runs["run_id"])] if len(requests) else requests
     derived = results.load_source(path, "derived", pattern_id)
@@ -321,7 +320,7 @@ def load_pattern(study: str, results_dir: str, pattern_id: str, comparison_file:
     samples = results.load_source(path, "samples", pattern_id)
     samples = samples[samples["run_id"].isin(runs["run_id"])] if len(samples) else samples
     rows = comparison(path, comparison_file)
-    return PatternData(pattern, results.load_study(path).meta, runs.reset_index(drop=True), requests,
+    return PatternData(pattern, study.meta, runs.reset_index(drop=True), requests,
                        per_run_values(pattern, derived, requests, samples), rows[rows["pattern"] == pattern_id])
 
 
@@ -406,6 +405,6 @@ def pattern_intro(data: PatternData) -> str:
                          for k, v in asdict(p.workload).items() if v not in ("", (), None))
     return (f"# {p.id}: {p.title}\n\n**Claim.** {p.claim}\n\n**As numbers** (treatment vs baseline):\n"
             f"{expectations}\n\n**What changes.**\n\n| toggle | baseline | treatment |\n|---|---|---|\n"
-            f"{arms}\n\n**Setup.** {meta.get('stack')} stack; workload {workload}; "
-            f"{len(data.runs)} measured runs ({meta.get('repeats')} repeats per arm of "
-            f"{meta.get('duration_s')} s, interleaved, warm-up discarded).")
+            f"{arms}\n\n**Setup.** {meta.stack} stack; workload {workload}; "
+            f"{len(data.runs)} measured runs ({meta.repeats} repeats per arm of "
+            f"{meta.duration_s} s, interleaved, warm-up discarded).")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -44,12 +44,47 @@ class RunMeta:
 
 
 @dataclass
-class Study:
+class StudyMeta:
+    """What ``study.json`` records: the study's settings and what could not be measured, with why."""
+
+    study: str
+    patterns: list[str] = field(default_factory=list)
+    created: str | None = None  # ISO-8601 UTC
+    stack: str = "local"
+    repeats: int = 0
+    duration_s: float = 0.0
+    warmup_s: float = 15.0
+    quick: bool = False
+    absent: dict[str, str] = field(default_factory=dict)  # service → why it did not run
+    not_measured: dict[str, str] = field(default_factory=dict)  # pattern → why it has no data
+    started_stack: bool = False  # the study brought the stack up (its resume takes it down)
+    sweep: dict | None = None  # a dose-response study: analysis.sweep.Sweep.record()
+    extra: dict = field(default_factory=dict)  # keys this version does not know, kept as they were
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "StudyMeta":
+        """A ``study.json`` as any version wrote it: missing keys take their defaults, unknown ones are kept."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values = {k: v for k, v in data.items() if k in known}
+        values["absent"], values["not_measured"] = values.get("absent") or {}, values.get("not_measured") or {}
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known})
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        return {**data.pop("extra"), **data}
+
+
+@dataclass
+class StudyRecord:
     """A study as stored: its ``study.json`` and the metadata of every complete run."""
 
     path: Path
-    meta: dict
+    meta: StudyMeta
     runs: list[RunMeta]
+
+    def measured_runs(self, pattern_id: str) -> list[RunMeta]:
+        """The runs of ``pattern_id`` the statistics use: complete, trusted, not warm-ups."""
+        return [r for r in self.runs if r.pattern == pattern_id and not r.warmup and not r.untrusted]
 
 
 def utc_now() -> str:
@@ -66,9 +101,9 @@ def write_json_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def write_study(study_dir: Path, meta: dict) -> None:
+def write_study(study_dir: Path, meta: StudyMeta) -> None:
     study_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(study_dir / "study.json", meta)
+    write_json_atomic(study_dir / "study.json", meta.to_dict())
 
 
 def save_run(study_dir: Path, meta: RunMeta, frames: dict[str, pd.DataFrame]) -> Path:
@@ -96,12 +131,12 @@ def _read_meta(run_dir: Path) -> RunMeta:
     return RunMeta(**json.loads((run_dir / "meta.json").read_text()))
 
 
-def load_study(study_dir: Path) -> Study:
+def load_study(study_dir: Path) -> StudyRecord:
     study_dir = Path(study_dir)
     if not (study_dir / "study.json").exists():
         raise ResultsError(f"{study_dir} holds no study.json; run `sentinel-lab study` or pick another study")
-    meta = json.loads((study_dir / "study.json").read_text())
-    return Study(study_dir, meta, [_read_meta(d) for d in _run_dirs(study_dir)])
+    meta = StudyMeta.from_dict(json.loads((study_dir / "study.json").read_text()))
+    return StudyRecord(study_dir, meta, [_read_meta(d) for d in _run_dirs(study_dir)])
 
 
 def runs(study_dir: Path) -> pd.DataFrame:

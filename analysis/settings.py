@@ -11,29 +11,51 @@ import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from stack.replicas import REPLICATED, replica_of
+
 REPO = Path(__file__).resolve().parent.parent
 
-#: offset of each service from ``port_base``; one obvious place for every port.
-PORT_OFFSETS: dict[str, int] = {
-    "postgres": 432,
-    "redis": 379,
-    "prometheus": 90,
-    "alertmanager": 93,
-    "lab-receiver": 94,  # the lab's own Alertmanager webhook, up while a fault timeline plays (analysis.deliveries)
-    "node-exporter": 100,
-    "postgres-exporter": 187,
-    "redis-exporter": 121,
-    "nginx-exporter": 113,
-    "mtail": 903,
-    "nginx": 80,
-    "nginx-status": 81,
-    "api": 800,
-    "worker": 810,
-    "remediator": 820,
-    "truthsync": 850,  # truthsync-1 is +1, truthsync-2 is +2, ...
-    "n8n": 678,  # opt-in locally (LAB_N8N=1); its task broker listens on the next port
-    "ollama": 434,  # where the local n8n asks a model; no Ollama runs locally (the tests put a double there)
+@dataclass(frozen=True)
+class Port:
+    """Where a service listens: ``offset`` from ``port_base`` on the host (None: not published), the
+    port inside its container (compose), and whether the local stack listens on it too."""
+
+    offset: int | None
+    container: int
+    local: bool = True
+
+
+#: every port of the stack, one place: host offsets from ``port_base`` and container ports
+PORTS: dict[str, Port] = {
+    "postgres": Port(432, 5432),
+    "redis": Port(379, 6379),
+    "prometheus": Port(90, 9090),
+    "alertmanager": Port(93, 9093),
+    # the lab's own Alertmanager webhook, up while a fault timeline plays (analysis.deliveries); no container
+    "lab-receiver": Port(94, 0),
+    "node-exporter": Port(100, 9100),
+    "postgres-exporter": Port(187, 9187),
+    "redis-exporter": Port(121, 9121),
+    "nginx-exporter": Port(113, 9113),
+    "mtail": Port(903, 3903),
+    "nginx": Port(80, 80),
+    "nginx-status": Port(81, 8081),
+    "api": Port(800, 8000),
+    "worker": Port(810, 8000),
+    "remediator": Port(820, 8000),
+    "truthsync": Port(850, 8000),  # truthsync-1 is +1, truthsync-2 is +2, ...
+    # compose only: published on the host, no local program
+    "grafana": Port(300, 3000, local=False),
+    "loki": Port(310, 3100, local=False),
+    "frontend": Port(330, 3000, local=False),
+    # where the local n8n asks a model; no Ollama runs locally (the tests put a double there)
+    "ollama": Port(434, 11434, local=False),
+    # opt-in locally (LAB_N8N=1: analysis.stack.catalogue.local_n8n); its task broker listens on the next port
+    "n8n": Port(678, 5678, local=False),
+    "alloy": Port(None, 12345, local=False),
 }
+#: the single-port services the local stack listens for (instances of a replicated one come by name)
+LOCAL_PORTS: tuple[str, ...] = tuple(n for n, p in PORTS.items() if p.local and n not in REPLICATED)
 
 
 #: Redis ACL users of the local stack → their rules (each gets a generated password; ``default`` is off,
@@ -69,12 +91,16 @@ class Settings:
     n8n: bool = False  # LAB_N8N=1: the local stack also runs n8n (stack/local/install-n8n.sh installs it)
 
     def port(self, service: str) -> int:
-        """The port of ``service`` (``truthsync-2`` → base + 850 + 2)."""
-        if service.startswith("truthsync-"):
-            return self.port_base + PORT_OFFSETS["truthsync"] + int(service.rsplit("-", 1)[1])
-        return self.port_base + PORT_OFFSETS[service]
+        """The host port of ``service`` (``truthsync-2`` → base + 850 + 2), local or published by compose."""
+        replica = replica_of(service)
+        name, extra = replica if replica else (service, 0)
+        offset = PORTS[name].offset
+        if offset is None:
+            raise KeyError(f"{service} has no port on the host (only inside its container)")
+        return self.port_base + offset + extra
 
     def url(self, service: str) -> str:
+        """Where the host reaches ``service``: the local stack's port, or the one compose publishes."""
         return f"http://{self.host}:{self.port(service)}"
 
     def secret(self, name: str) -> str:

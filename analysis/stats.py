@@ -147,8 +147,17 @@ def level(pattern: pats.Pattern, metric: str) -> tuple[float, int]:
     return 1 - ALPHA / family, family
 
 
-def _pct(x: float) -> str:
-    return f"{x * 100:+.1f} %"
+#: one palette for verdicts, in the terminal, the plots and the report (Okabe-Ito: distinguishable with
+#: every common colour-vision deficiency)
+VERDICT_COLOURS = {"holds": "#009e73", "refuted": "#d55e00", "inconclusive": "#7f7f7f", "not measured": "#bbbbbb"}
+
+
+def percent(fraction: float | None, digits: int = 1, minus: str = "-") -> str:
+    """A fraction as a signed percentage: ``0.123`` → ``+12.3 %``; NaN or None → ``n/a``. ``minus="\u2212"``
+    sets a typographic minus (the report's pages)."""
+    if fraction is None or not np.isfinite(fraction):
+        return "n/a"
+    return f"{fraction * 100:+.{digits}f} %".replace("-", minus)
 
 
 def format_change(value: float, scale: str = "relative", unit: str = "") -> str:
@@ -157,7 +166,7 @@ def format_change(value: float, scale: str = "relative", unit: str = "") -> str:
     if value is None or not np.isfinite(value):
         return "n/a"
     if scale == "relative":
-        return _pct(value)
+        return percent(value)
     if unit == "ratio" or unit.endswith("/request"):
         return f"{value * 100:+.1f} pp"
     return f"{value:+.4g} {unit}".strip()
@@ -344,7 +353,7 @@ def compare_pattern(study_dir: Path, pattern: pats.Pattern, excluded: str = "",
     """One row per metric of ``pattern`` from the complete, trusted, non-warm-up runs of a study."""
     thresholds = thresholds or noise_table.Thresholds()
     study = results.load_study(study_dir)
-    metas = {m.run_id: m for m in study.runs if m.pattern == pattern.id and not m.warmup and not m.untrusted}
+    metas = {m.run_id: m for m in study.measured_runs(pattern.id)}
     ids = set(metas)
 
     def load(source: str) -> pd.DataFrame:
@@ -391,9 +400,9 @@ def compare_study(study_dir: Path, thresholds: noise_table.Thresholds | None = N
         host = next((r.machine.get("hostname") for r in study.runs if r.machine.get("hostname")), None)
         thresholds = noise_table.load(Path(study_dir).parent, host) if host else noise_table.Thresholds()
     rows = []
-    for pattern_id in study.meta.get("patterns", []):
+    for pattern_id in study.meta.patterns:
         pattern = pats.get(pattern_id)
-        why = study.meta.get("not_measured", {}).get(pattern_id)
+        why = study.meta.not_measured.get(pattern_id)
         if why:
             rows += [_row(pattern, m, verdict="not measured", reason=why) for m in pattern.metrics]
             continue

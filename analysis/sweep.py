@@ -23,7 +23,7 @@ from analysis import noise as noise_table
 from analysis import patterns as pats
 from analysis import results, stats
 from analysis.capacity import Interval, repeat_interval
-from analysis.stack.toggles import TOGGLES, ToggleError
+from analysis.stack.toggles import TOGGLES, ToggleError, check
 
 REFERENCE = "baseline"  # the arm a sweep judges its claim against: the pattern's own baseline
 
@@ -51,7 +51,7 @@ class Sweep:
         if name not in TOGGLES:
             raise SweepError(f"unknown toggle {name!r}; known toggles: {', '.join(sorted(TOGGLES))}")
         try:
-            values = tuple(TOGGLES[name].validate(v) for v in rest.split(",") if v.strip())
+            values = tuple(check(TOGGLES[name], v) for v in rest.split(",") if v.strip())
         except ToggleError as exc:
             raise SweepError(str(exc)) from None
         if len(set(values)) < 2 or len(set(values)) != len(values):
@@ -254,14 +254,14 @@ def dose_response(study_dir: Path, pattern: pats.Pattern, metric: pats.Metric, s
 def analyse(study_dir: Path) -> list[DoseResponse]:
     """Every metric of a stored sweep study (its complete, trusted, non-warm-up runs)."""
     study = results.load_study(study_dir)
-    if "sweep" not in study.meta:
+    if not study.meta.sweep:
         raise results.ResultsError(f"study {Path(study_dir).name} is not a sweep (run `sentinel-lab study "
                                    "PATTERN --sweep NAME=V1,V2,…`)")
-    sweep = Sweep.from_record(study.meta["sweep"])
+    sweep = Sweep.from_record(study.meta.sweep)
     host = next((r.machine.get("hostname") for r in study.runs if r.machine.get("hostname")), None)
     thresholds = noise_table.load(Path(study_dir).parent, host) if host else noise_table.Thresholds()
     out = []
-    for pattern_id in study.meta.get("patterns", []):
+    for pattern_id in study.meta.patterns:
         pattern = pats.get(pattern_id)
         metas = {m.run_id: m for m in study.runs if m.pattern == pattern_id and not m.warmup and not m.untrusted}
 

@@ -48,9 +48,9 @@ HTML(report.verdict_table_html(rows))
 # Each claim's change with its 95 % confidence interval (line), against the claimed range (shade).
 
 # %%
-for pattern_id in meta.get("patterns", []):
+for pattern_id in meta.patterns:
     pattern = patterns.get(pattern_id)
-    reason = (meta.get("not_measured") or {}).get(pattern_id, "")
+    reason = meta.not_measured.get(pattern_id, "")
     claimed = report.claim_rows(pattern, rows[rows["pattern"] == pattern_id])
     display(Markdown(f"### {pattern_id}: {pattern.title}"))
     if reason or claimed.empty:

@@ -60,11 +60,11 @@ HTML(report.verdict_table_html(outcome.comparison))
 # Each claim's change with its 95 % confidence interval (line), against the claimed range (shade).
 
 # %%
-for pattern_id in meta.get("patterns", []):
+for pattern_id in meta.patterns:
     pattern = pattern_catalogue.get(pattern_id)
     rows = outcome.comparison
     claimed = report.claim_rows(pattern, rows[rows["pattern"] == pattern_id]) if len(rows) else rows
-    reason = (meta.get("not_measured") or {}).get(pattern_id, "")
+    reason = meta.not_measured.get(pattern_id, "")
     display(Markdown(f"### {pattern_id}: {pattern.title}"))
     if reason or claimed.empty:
         display(Markdown(report.verdict_sentence(pattern, claimed, reason or "no finished run")))

@@ -81,7 +81,7 @@ for arm in arms:
 # ## Dose–response (sweep studies)
 
 # %%
-if "sweep" in meta:
+if meta.sweep:
     responses = [r for r in sweep.analyse(path) if r.pattern == pattern]
     display(capacity_plots.sweep_panels(responses))
     display(Markdown("\n".join(f"- {r.summary()}" for r in responses)))

@@ -6,13 +6,6 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def choice(env: dict[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, default).strip().lower()
-    if value not in choices:
-        raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
-    return value
-
-
 def number(env: dict[str, str], name: str, default: float, kind=float):
     """A positive number of ``kind`` from ``env[name]`` (``default`` when unset)."""
     raw = env.get(name, str(default))

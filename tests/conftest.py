@@ -15,7 +15,7 @@ import pytest
 from ports import free_port, wait_port
 from stack_fixtures import lab_stack, make_stack, real_study  # noqa: F401  (one session stack for every tree)
 
-from analysis.stack.local import PG_BIN
+from analysis.stack.provision import PG_BIN
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:

@@ -12,9 +12,10 @@ from typing import Iterator
 
 import pytest
 
-from analysis.settings import PORT_OFFSETS, Settings
+from analysis.settings import LOCAL_PORTS, Settings
 from analysis.stack.health import port_in_use
 from analysis.stack.local import LocalStack
+from stack.replicas import replica_name
 
 
 def _free_port_base() -> int:
@@ -24,8 +25,8 @@ def _free_port_base() -> int:
     rng = random.Random(os.getpid())
     for base in rng.sample([b for b in range(10000, 24000, 1000)], 14):
         probe = Settings(port_base=base, truthsync_instances=4)
-        ports = [probe.port(name) for name in PORT_OFFSETS if name != "truthsync"]
-        ports += [probe.port(f"truthsync-{i}") for i in range(1, 5)]
+        ports = [probe.port(name) for name in LOCAL_PORTS]
+        ports += [probe.port(replica_name("truthsync", i)) for i in range(1, 5)]
         if not any(port_in_use("127.0.0.1", p) or port_in_use("127.0.0.1", p + 500) for p in ports):
             return base
     raise RuntimeError("no free port range for the test stack; set LAB_TEST_PORT_BASE")
@@ -94,3 +95,10 @@ def real_study(lab_stack):
     outcome = Study(config, lab_stack.settings, stack=lab_stack).run()
     assert not outcome.interrupted, "the session's study was interrupted"
     return outcome
+
+
+def cli_env(settings: Settings) -> dict[str, str]:
+    """The ``LAB_*`` environment that points ``sentinel-lab`` at the stack of ``settings``."""
+    return {"LAB_PORT_BASE": str(settings.port_base), "LAB_RUN_DIR": str(settings.run_dir),
+            "LAB_RESULTS_DIR": str(settings.results_dir), "LAB_REPORTS_DIR": str(settings.reports_dir),
+            "LAB_TRUTHSYNC_INSTANCES": str(settings.truthsync_instances), "LAB_STACK": settings.stack}

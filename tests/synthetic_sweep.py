@@ -49,9 +49,9 @@ def make_sweep_study(results_dir: Path, study: str = "sweep-ttl", repeats: int =
     rng = np.random.default_rng(seed)
     path = Path(results_dir) / study
     t0 = datetime(2026, 1, 6, 9, 0, tzinfo=timezone.utc)
-    results.write_study(path, {"study": study, "created": t0.isoformat(), "patterns": [pattern.id], "stack": "local",
+    results.write_study(path, results.StudyMeta.from_dict({"study": study, "created": t0.isoformat(), "patterns": [pattern.id], "stack": "local",
                                "repeats": repeats, "duration_s": 8, "absent": {}, "not_measured": {},
-                               "sweep": sweep.record()})
+                               "sweep": sweep.record()}))
     steps = [(0, sweep.arms[0], True)] + [(r, arm, False) for r in range(repeats) for arm in rotated(sweep.arms, r)]
     for slot, (repeat, arm, warmup) in enumerate(steps):
         start = t0 + timedelta(seconds=slot * 10)

@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass, fields
 
 from stack.envconfig import ConfigError
+from stack.toggle_spec import TOGGLES
 
 
 @dataclass(frozen=True)
@@ -15,12 +16,12 @@ class Config:
     redis_url: str = "redis://127.0.0.1:6379/0"
     log_file: str = ""  # empty: JSON lines on stderr
     service_name: str = "truthsync"
-    l2: bool = False
-    l1_size: int = 10_000
-    l1_ttl_s: float = 300.0
-    l2_ttl_s: int = 3600
+    l2: bool = TOGGLES["TRUTHSYNC_L2"].value == "on"
+    l1_size: int = TOGGLES["TRUTHSYNC_L1_SIZE"].value
+    l1_ttl_s: float = TOGGLES["TRUTHSYNC_L1_TTL_S"].value
+    l2_ttl_s: int = TOGGLES["TRUTHSYNC_L2_TTL_S"].value
     l2_timeout_s: float = 0.25
-    batch_max: int = 1000
+    batch_max: int = TOGGLES["TRUTHSYNC_BATCH_MAX"].value
     max_body_bytes: int = 1 << 20
     db_pool: int = 4
 
@@ -29,13 +30,18 @@ class Config:
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "Config":
-        """Defaults overridden by HOST, PORT, ... and TRUTHSYNC_<FIELD> (e.g. TRUTHSYNC_L1_SIZE)."""
+        """Defaults overridden by HOST, PORT, ... and TRUTHSYNC_<FIELD> (e.g. TRUTHSYNC_L1_SIZE); the
+        lab's toggles among them are read through their one declaration (stack/toggle_spec.py)."""
         env = os.environ if env is None else env
         values = {}
         for f in fields(cls):
             name = cls._ENV.get(f.name, f"TRUTHSYNC_{f.name.upper()}")
             raw = env.get(name)
             if raw is None:
+                continue
+            if name in TOGGLES:
+                value = TOGGLES[name].read(env)
+                values[f.name] = value == "on" if f.type in (bool, "bool") else value
                 continue
             kind = type(getattr(cls, f.name))
             try:

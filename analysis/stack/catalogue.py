@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from analysis.settings import Settings
 from analysis.stack import n8n
 from stack.api.passwords import SEED_ITERATIONS
+from stack.replicas import replica_name
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ class Service:
     group: str
     health: Health
     command: str = ""  # local command template; empty: cannot run locally
-    port: str | None = None  # key of analysis.settings.PORT_OFFSETS (None: no port)
+    port: str | None = None  # its name in analysis.settings.PORTS, or an instance's (None: no port)
     depends_on: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
     metrics_path: str | None = None  # scraped by Prometheus when set
@@ -143,7 +144,8 @@ def _static_services() -> list[Service]:
 
 def truthsync_instances(n: int) -> list[Service]:
     """``truthsync-1`` … ``truthsync-n``, each its own process and port, all behind Nginx."""
-    return [Service(f"truthsync-{i}", "verification", Health("http", "/health"), port=f"truthsync-{i}",
+    return [Service(replica_name("truthsync", i), "verification", Health("http", "/health"),
+                    port=replica_name("truthsync", i),
                     metrics_path="/metrics", depends_on=("postgres", "redis"),
                     command="{python} -m truthsync", environment={**_PY_ENV, "REDIS_URL": "{redis_url_truthsync}"})
             for i in range(1, n + 1)]

@@ -18,25 +18,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from analysis.settings import PORT_OFFSETS, REPO, Settings
+from analysis.settings import PORTS, REPO, Settings
 from analysis.stack import catalogue, toggles
-from analysis.stack.local import ServiceStatus, StackError
+from analysis.stack.base import ServiceStatus, StackError
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
+from stack.replicas import REPLICATED, group_of, replica_name
 
 COMPOSE_FILE = REPO / "stack" / "compose.yml"
 ENV_FILE = REPO / ".env"
 ENV_EXAMPLE = REPO / ".env.example"
 PROJECT = "sentinel-lab"
 
-#: the port each service listens on inside its container
-CONTAINER_PORTS: dict[str, int] = {
-    "postgres": 5432, "redis": 6379, "api": 8000, "worker": 8000, "remediator": 8000, "truthsync": 8000,
-    "prometheus": 9090, "alertmanager": 9093, "node-exporter": 9100, "postgres-exporter": 9187,
-    "redis-exporter": 9121, "nginx-exporter": 9113, "nginx": 80, "nginx-status": 8081, "loki": 3100,
-    "grafana": 3000, "alloy": 12345, "frontend": 3000, "ollama": 11434, "n8n": 5678, "mtail": 3903,
-}
-#: host ports of the services only compose runs, as offsets from ``port_base`` (the others: PORT_OFFSETS)
-COMPOSE_PORT_OFFSETS: dict[str, int] = {"grafana": 300, "loki": 310, "frontend": 330}
 #: services published on 127.0.0.1, each as HOST_PORT_<NAME> in compose.yml
 PUBLISHED = ("postgres", "redis", "api", "remediator", "nginx", "prometheus", "alertmanager",
              "grafana", "loki", "frontend", "ollama", "n8n")
@@ -63,58 +55,42 @@ LIMITS: dict[str, str] = {
 Runner = Callable[..., subprocess.CompletedProcess]
 
 
-def compose_name(service: str) -> str:
-    """The compose service of a catalogue entry: ``truthsync-2`` is a replica of ``truthsync``."""
-    return "truthsync" if service.startswith("truthsync-") else service
-
-
 def compose_services(settings: Settings) -> list[str]:
     """Every compose service, in catalogue order, one-shot jobs included."""
     names: list[str] = []
     for s in catalogue.services(settings):
-        name = compose_name(s.name)
+        name = group_of(s.name)
         if name not in names and name not in NOT_IN_COMPOSE:
             names.append(name)
     return names + [n for n in ONE_SHOT if n not in names]
 
 
-def host_port(settings: Settings, service: str) -> int:
-    if service in COMPOSE_PORT_OFFSETS:
-        return settings.port_base + COMPOSE_PORT_OFFSETS[service]
-    return settings.port(service)
-
-
-def published_url(settings: Settings, service: str) -> str:
-    """Where the host reaches a compose service's published port."""
-    return f"http://{settings.host}:{host_port(settings, service)}"
-
-
 def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
     """The context the shared templates get in compose: service names as hosts, container ports."""
-    svc = {name: {"host": name, "port": CONTAINER_PORTS[name]} for name in PORT_OFFSETS
-           if name != "truthsync" and name in CONTAINER_PORTS}  # not the lab's own receiver (local only)
-    svc["nginx-status"] = {"host": "nginx", "port": CONTAINER_PORTS["nginx-status"]}
+    svc = {name: {"host": name, "port": port.container} for name, port in PORTS.items()
+           if port.container and name not in REPLICATED}  # not the lab's own receiver (local only)
+    svc["nginx-status"] = {"host": "nginx", "port": PORTS["nginx-status"].container}
     for i in range(1, settings.truthsync_instances + 1):
-        svc[f"truthsync-{i}"] = {"host": "truthsync", "port": CONTAINER_PORTS["truthsync"]}
+        svc[replica_name("truthsync", i)] = {"host": "truthsync", "port": PORTS["truthsync"].container}
     jobs, seen = [], set()
     for s in catalogue.services(settings):
-        name = compose_name(s.name)
+        name = group_of(s.name)
         if s.metrics_path and name not in NOT_IN_COMPOSE and name not in seen:
             seen.add(name)
-            job = {"name": name, "path": s.metrics_path, "targets": [f"{name}:{CONTAINER_PORTS[name]}"]}
-            if name == "truthsync":  # scaled replicas: scrape each one, not whichever DNS answers first
-                job["dns_port"] = CONTAINER_PORTS[name]
+            job = {"name": name, "path": s.metrics_path, "targets": [f"{name}:{PORTS[name].container}"]}
+            if name in REPLICATED:  # scaled replicas: scrape each one, not whichever DNS answers first
+                job["dns_port"] = PORTS[name].container
             jobs.append(job)
-    jobs += [{"name": n, "path": "/metrics", "targets": [f"{n}:{CONTAINER_PORTS[n]}"]} for n in EXTRA_SCRAPES]
+    jobs += [{"name": n, "path": "/metrics", "targets": [f"{n}:{PORTS[n].container}"]} for n in EXTRA_SCRAPES]
     for job in jobs:
         if job["name"] in OWN_SERVICE_LABEL:
             job["honor_labels"] = True
     return {
         "stack": "compose", "svc": svc, "run": "/run/sentinel", "logs": "/var/log/sentinel",
         "config": "/etc/sentinel", "scrape_interval": settings.scrape_interval_s, "scrape_jobs": jobs,
-        "nginx_prefix": "/var/cache/nginx", "nginx_listen": str(CONTAINER_PORTS["nginx"]),
-        "nginx_status_listen": str(CONTAINER_PORTS["nginx-status"]),
-        "truthsync_upstreams": [f"truthsync:{CONTAINER_PORTS['truthsync']}"],
+        "nginx_prefix": "/var/cache/nginx", "nginx_listen": str(PORTS["nginx"].container),
+        "nginx_status_listen": str(PORTS["nginx-status"].container),
+        "truthsync_upstreams": [f"truthsync:{PORTS['truthsync'].container}"],
         "toggles": {**toggles.defaults(), **toggle_values},
         "alert_token_file": "/run/secrets/alert_token",  # compose's secret of the same name (.env: ALERT_TOKEN)
     }
@@ -123,13 +99,13 @@ def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
 def lab_env(settings: Settings, config_dir: Path) -> dict[str, str]:
     """What the lab sets for compose itself: where the rendered configs are, and the published ports."""
     env = {"SENTINEL_CONFIG_DIR": str(config_dir)}
-    env.update({f"HOST_PORT_{n.upper().replace('-', '_')}": str(host_port(settings, n)) for n in PUBLISHED})
+    env.update({f"HOST_PORT_{n.upper().replace('-', '_')}": str(settings.port(n)) for n in PUBLISHED})
     return env
 
 
 def toggle_env(service: str, toggle_values: dict[str, str]) -> dict[str, str]:
     """The toggle variables of a compose service (a TruthSync replica sees what every instance sees)."""
-    return toggles.for_service("truthsync-1" if service == "truthsync" else service, toggle_values)
+    return toggles.for_service(replica_name(service, 1) if service in REPLICATED else service, toggle_values)
 
 
 def env_toggled(services: list[str]) -> list[str]:
@@ -167,8 +143,8 @@ def container_status(c: dict, settings: Settings) -> ServiceStatus:
     """healthy / unhealthy / stopped for one container; a one-shot job that exited 0 counts as healthy."""
     service, state, health = c.get("Service", ""), c.get("State", ""), c.get("Health", "")
     name = service
-    if service == "truthsync":
-        name = f"truthsync-{c.get('Name', '').rsplit('-', 1)[-1]}"
+    if service in REPLICATED:
+        name = replica_name(service, int(c.get("Name", "").rsplit("-", 1)[-1]))
     published = [p.get("PublishedPort") for p in c.get("Publishers") or [] if p.get("PublishedPort")]
     port = published[0] if published else None
     url = f"http://{settings.host}:{port}" if port else None
@@ -221,15 +197,20 @@ class ComposeStack:
         self.check_engine()
         found = [container_status(c, self.settings)
                  for c in parse_ps(self._compose("ps", "--all", "--format", "json").stdout)]
-        running = {compose_name(s.name) for s in found}
+        running = {group_of(s.name) for s in found}
         missing = [ServiceStatus(n, "stopped", None, None, None, "not created") for n in self.services
                    if n not in running]
         order = {n: i for i, n in enumerate(self.services)}
-        return sorted(found, key=lambda s: (order.get(compose_name(s.name), len(order)), s.name)) + missing
+        return sorted(found, key=lambda s: (order.get(group_of(s.name), len(order)), s.name)) + missing
+
+    def is_up(self) -> bool:
+        """Every service healthy (a one-shot job that finished counts as healthy)."""
+        statuses = self.status()
+        return bool(statuses) and all(s.state == "healthy" for s in statuses)
 
     def restart(self, names: list[str]) -> list[str]:
         """Restart these services (``truthsync-N`` restarts the scaled ``truthsync`` service) and wait."""
-        services = sorted({compose_name(n) for n in names})
+        services = sorted({group_of(n) for n in names})
         self._compose("restart", *services)
         self._wait_healthy(services)
         return services
@@ -321,10 +302,10 @@ class ComposeStack:
     def _wait_healthy(self, names: list[str]) -> None:
         deadline = time.monotonic() + self.wait_timeout_s
         while True:
-            statuses = [s for s in self.status() if compose_name(s.name) in names]
+            statuses = [s for s in self.status() if group_of(s.name) in names]
             # a one-shot job still at work (a model download) counts as healthy: it holds nothing back
             waiting = [s for s in statuses if s.state != "healthy"]
-            failed = [s for s in waiting if compose_name(s.name) in ONE_SHOT and s.state == "unhealthy"]
+            failed = [s for s in waiting if group_of(s.name) in ONE_SHOT and s.state == "unhealthy"]
             if failed:
                 raise self._failure(failed[0], "the one-shot job failed")
             if not waiting:
@@ -334,7 +315,7 @@ class ComposeStack:
             self.sleep(2.0)
 
     def _failure(self, s: ServiceStatus, why: str) -> StackError:
-        service = compose_name(s.name)
+        service = group_of(s.name)
         logs = self.runner(self.command("logs", "--no-color", "--tail", "30", service),
                            capture_output=True, text=True, cwd=str(REPO))
         return StackError(f"service {s.name} is {s.state} ({s.detail}): {why}\n"

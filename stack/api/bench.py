@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,6 +21,7 @@ import numpy as np
 import psycopg
 
 from stack.api.seed import logins, seed, seeded_scale
+from stack.launch import free_port, start, stop, wait_healthy
 
 TENANTS = 5  # the biggest tenants, where the dashboard is heaviest
 
@@ -35,12 +34,6 @@ class Arm:
     throughput: float
     statements_per_request: float | None  # pg_stat_statements; None when it is not installed
     counted_per_request: float  # sentinel_db_queries_total
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _statements(dsn: str, reset: bool = False) -> int | None:
@@ -82,23 +75,19 @@ async def _drive(base: str, tokens: list[tuple[int, str]], concurrency: int, req
 
 
 def run_arm(cache: str, dsn: str, redis_url: str, concurrency: int, requests: int) -> Arm:
-    port = _free_port()
+    port = free_port()
     log = tempfile.NamedTemporaryFile(prefix=f"bench-api-{cache}-", suffix=".log", delete=False)
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "DATABASE_URL": dsn, "REDIS_URL": redis_url,
            "LOG_FILE": log.name, "SERVICE_NAME": f"api-bench-{cache}", "SENTINEL_CACHE": cache,
            "SENTINEL_CACHE_TTL_S": "300", "SENTINEL_DB_POOL_SIZE": str(min(concurrency, 10))}
-    proc = subprocess.Popen([sys.executable, "-m", "stack.api"], env=env)
-    base = f"http://127.0.0.1:{port}"
+    api = start(f"the API ({cache})", [sys.executable, "-m", "stack.api"], env, port)
+    base = api.url
     try:
+        try:
+            wait_healthy(api, timeout_s=30)
+        except RuntimeError as exc:
+            raise SystemExit(f"{exc}; see {log.name}") from None
         with httpx.Client(base_url=base, timeout=60) as client:
-            for _ in range(300):
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            else:
-                raise SystemExit(f"the API ({cache}) did not become healthy; see {log.name}")
             users = {u.tenant_id: u for u in reversed(logins("medium")) if u.tenant_id <= TENANTS}
             tokens = [(t, client.post("/api/v1/auth/login", json={"username": u.username, "password": u.password})
                        .json()["access_token"]) for t, u in sorted(users.items())]
@@ -109,8 +98,7 @@ def run_arm(cache: str, dsn: str, redis_url: str, concurrency: int, requests: in
             statements = _statements(dsn)
             counted = _counted(client) - counted
     finally:
-        proc.terminate()
-        proc.wait(15)
+        stop(api.process, 15)
     lat = np.array(latencies)
     return Arm(f"cache {cache}", float(np.percentile(lat, 50)), float(np.percentile(lat, 95)), requests / seconds,
                None if statements is None else statements / requests, counted / requests)

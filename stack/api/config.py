@@ -5,9 +5,9 @@ import os
 import secrets
 from dataclasses import dataclass, field
 
-from stack.api import ratelimit
 from stack.api.passwords import ITERATIONS
-from stack.envconfig import ConfigError, choice, number
+from stack.envconfig import ConfigError, number
+from stack.toggle_spec import TOGGLES
 
 
 @dataclass(frozen=True)
@@ -19,15 +19,16 @@ class ApiConfig:
     port: int = 8000
     service_name: str = "api"
     log_file: str | None = None
-    cache: str = "off"  # SENTINEL_CACHE
-    cache_ttl_s: float = 30.0  # SENTINEL_CACHE_TTL_S
-    ratelimit: str = "off"  # SENTINEL_RATELIMIT
-    ratelimit_per_min: int = 600  # SENTINEL_RATELIMIT_PER_MIN: requests per window
-    ratelimit_window_s: float = 60.0  # SENTINEL_RATELIMIT_WINDOW_S
-    sessions: str = "jwt"  # SENTINEL_SESSIONS
+    cache: str = TOGGLES["SENTINEL_CACHE"].value
+    cache_ttl_s: float = TOGGLES["SENTINEL_CACHE_TTL_S"].value
+    ratelimit: str = TOGGLES["SENTINEL_RATELIMIT"].value
+    ratelimit_per_min: int = TOGGLES["SENTINEL_RATELIMIT_PER_MIN"].value  # requests per window
+    ratelimit_window_s: float = TOGGLES["SENTINEL_RATELIMIT_WINDOW_S"].value
+    sessions: str = TOGGLES["SENTINEL_SESSIONS"].value
     session_ttl_s: int = 3600  # SENTINEL_SESSION_TTL_S
-    notify: str = "poll"  # SENTINEL_NOTIFY
-    notify_poll_s: float = 1.0  # SENTINEL_NOTIFY_POLL_S: how often a poll-mode stream looks for new incidents
+    notify: str = TOGGLES["SENTINEL_NOTIFY"].value
+    notify_poll_s: float = TOGGLES["SENTINEL_NOTIFY_POLL_S"].value  # how often a poll-mode stream looks
+    aa_arm: str = TOGGLES["SENTINEL_AA_ARM"].value  # no-op: the A/A pattern flips it to restart the API
     jwt_secret: str = field(default="", repr=False)  # SENTINEL_JWT_SECRET
     jwt_secret_generated: bool = False
     admin_token: str | None = field(default=None, repr=False)  # SENTINEL_ADMIN_TOKEN
@@ -55,15 +56,16 @@ class ApiConfig:
             probe_database_url=env.get("PROBE_DATABASE_URL") or None,
             host=env.get("HOST", "127.0.0.1"), port=int(env.get("PORT", "8000")),
             service_name=env.get("SERVICE_NAME", "api"), log_file=env.get("LOG_FILE") or None,
-            cache=choice(env, "SENTINEL_CACHE", "off", ("off", "on")),
-            cache_ttl_s=number(env, "SENTINEL_CACHE_TTL_S", 30.0),
-            ratelimit=choice(env, "SENTINEL_RATELIMIT", "off", ratelimit.MODES),
-            ratelimit_per_min=int(number(env, "SENTINEL_RATELIMIT_PER_MIN", 600, float)),
-            ratelimit_window_s=number(env, "SENTINEL_RATELIMIT_WINDOW_S", 60.0),
-            sessions=choice(env, "SENTINEL_SESSIONS", "jwt", ("jwt", "redis")),
+            cache=TOGGLES["SENTINEL_CACHE"].read(env),
+            cache_ttl_s=TOGGLES["SENTINEL_CACHE_TTL_S"].read(env),
+            ratelimit=TOGGLES["SENTINEL_RATELIMIT"].read(env),
+            ratelimit_per_min=TOGGLES["SENTINEL_RATELIMIT_PER_MIN"].read(env),
+            ratelimit_window_s=TOGGLES["SENTINEL_RATELIMIT_WINDOW_S"].read(env),
+            sessions=TOGGLES["SENTINEL_SESSIONS"].read(env),
             session_ttl_s=int(number(env, "SENTINEL_SESSION_TTL_S", 3600, float)),
-            notify=choice(env, "SENTINEL_NOTIFY", "poll", ("poll", "pubsub")),
-            notify_poll_s=number(env, "SENTINEL_NOTIFY_POLL_S", 1.0),
+            notify=TOGGLES["SENTINEL_NOTIFY"].read(env),
+            notify_poll_s=TOGGLES["SENTINEL_NOTIFY_POLL_S"].read(env),
+            aa_arm=TOGGLES["SENTINEL_AA_ARM"].read(env),
             jwt_secret=secret or secrets.token_urlsafe(32), jwt_secret_generated=not secret,
             admin_token=env.get("SENTINEL_ADMIN_TOKEN") or None,
             db_pool_size=int(number(env, "SENTINEL_DB_POOL_SIZE", 10, float)),

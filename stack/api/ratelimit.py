@@ -27,7 +27,6 @@ from stack.api.metrics import Metrics
 
 log = logging.getLogger("sentinel.ratelimit")
 KEY_PREFIX = "sentinel:ratelimit:"
-MODES = ("off", "on", "naive", "racy")
 
 # KEYS[1] sorted set of admission times (µs); ARGV[1] limit, ARGV[2] window µs
 # → {admitted 0|1, admissions in the window, µs until a slot frees}

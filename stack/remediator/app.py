@@ -23,11 +23,11 @@ from pydantic import BaseModel, Field
 
 from stack.remediator.actions import ActionRefused, default_actions
 from stack.remediator.guard import Guard, Verdict, episode_key
-from stack.remediator.policy import DEFAULT_BUDGET_PER_H, DEFAULT_COOLDOWN_S, DEFAULT_POLICY, Policy, Rule
+from stack.remediator.policy import DEFAULT_POLICY, Policy, Rule
+from stack.toggle_spec import TOGGLES
 
 log = logging.getLogger("remediator")
 DECISIONS = Counter("remediator_decisions", "Alerts handled, by action and outcome", ["action", "outcome"])
-MODES = ("off", "dry-run", "on")
 MAX_BODY_BYTES = 1 << 20  # a webhook larger than this is refused (413, audited) before it is parsed
 #: every decision's outcome in the audit trail
 OUTCOMES = ("done", "skipped", "refused", "failed", "escalated")
@@ -72,13 +72,11 @@ class Audit:
 
 def create_app(env: dict[str, str] | None = None) -> FastAPI:
     env = dict(os.environ if env is None else env)
-    mode = env.get("REMEDIATOR_MODE", "dry-run")
-    if mode not in MODES:
-        raise ValueError(f"REMEDIATOR_MODE={mode!r}: choose one of {', '.join(MODES)}")
+    mode = TOGGLES["REMEDIATOR_MODE"].read(env)
     actions = default_actions(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), env.get("SUPERVISOR_SOCK"))
     policy = Policy.load(Path(env.get("REMEDIATOR_POLICY", DEFAULT_POLICY)), set(actions),
-                         float(env.get("REMEDIATOR_COOLDOWN_S", DEFAULT_COOLDOWN_S)))
-    guard = Guard(policy, int(float(env.get("REMEDIATOR_BUDGET_PER_H", DEFAULT_BUDGET_PER_H))))
+                         TOGGLES["REMEDIATOR_COOLDOWN_S"].read(env))
+    guard = Guard(policy, TOGGLES["REMEDIATOR_BUDGET_PER_H"].read(env))
     token = env.get("REMEDIATOR_TOKEN")
     alert_token = _read_token(env.get("REMEDIATOR_ALERT_TOKEN_FILE"))
     log_file = env.get("LOG_FILE")

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import yaml
 
+from stack.toggle_spec import TOGGLES
+
 DEFAULT_POLICY = Path(__file__).resolve().parents[1] / "config" / "remediator" / "policy.yml"
-#: the defaults of the REMEDIATOR_COOLDOWN_S and REMEDIATOR_BUDGET_PER_H toggles (analysis.stack.toggles)
-DEFAULT_COOLDOWN_S = 60.0
-DEFAULT_BUDGET_PER_H = 3
+#: the defaults of the REMEDIATOR_COOLDOWN_S and REMEDIATOR_BUDGET_PER_H toggles (stack.toggle_spec)
+DEFAULT_COOLDOWN_S: float = TOGGLES["REMEDIATOR_COOLDOWN_S"].value
+DEFAULT_BUDGET_PER_H: int = TOGGLES["REMEDIATOR_BUDGET_PER_H"].value
 
 
 @dataclass(frozen=True)

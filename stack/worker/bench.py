@@ -13,9 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,28 +23,22 @@ import numpy as np
 import psycopg
 from celery import Celery
 
+from stack.launch import free_port, start, stop, wait_healthy
+
 QUEUE = "sentinel-bench"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_arm(metrics: str, tasks: int, incident: tuple[int, int], sender: Celery, workdir: Path) -> dict:
-    port, log_file = _free_port(), workdir / f"worker-{metrics}-{time.monotonic_ns()}.log"
+    port, log_file = free_port(), workdir / f"worker-{metrics}-{time.monotonic_ns()}.log"
     env = {**os.environ, "PORT": str(port), "LOG_FILE": str(log_file), "SERVICE_NAME": "worker-bench",
            "SENTINEL_CELERY_METRICS": metrics, "SENTINEL_CELERY_QUEUES": QUEUE,
            "PROMETHEUS_MULTIPROC_DIR": str(workdir / "prom")}
-    proc = subprocess.Popen([sys.executable, "-m", "stack.worker"], env=env, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = start("the worker", [sys.executable, "-m", "stack.worker"], env, port)
     try:
-        deadline = time.monotonic() + 60
-        while not _healthy(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                sys.exit(f"bench: the worker did not become healthy; read {log_file}")
-            time.sleep(0.2)
+        try:
+            wait_healthy(worker, timeout_s=60)
+        except RuntimeError as exc:
+            sys.exit(f"bench: {exc}; read {log_file}")
         started = time.perf_counter()
         results = [sender.send_task("sentinel.incident_created", args=incident, queue=QUEUE) for _ in range(tasks)]
         for result in results:
@@ -55,19 +46,11 @@ def run_arm(metrics: str, tasks: int, incident: tuple[int, int], sender: Celery,
         wall = time.perf_counter() - started
         scrape_ms = _scrape_ms(port) if metrics == "on" else float("nan")
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(60)
+        stop(worker.process, 60)
     runtimes = [line["duration_ms"] for line in map(json.loads, log_file.read_text().splitlines())
                 if line["logger"] == "stack.worker.tasklog"]
     return {"metrics": metrics, "tasks_per_s": tasks / wall, "p50_ms": float(np.percentile(runtimes, 50)),
             "p95_ms": float(np.percentile(runtimes, 95)), "scrape_ms": scrape_ms}
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _scrape_ms(port: int, n: int = 20) -> float:

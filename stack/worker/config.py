@@ -4,11 +4,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from stack.envconfig import ConfigError, choice, number
-
-#: SENTINEL_CELERY_METRICS: off, on, or on but deliberately miscounting (positive controls only: a test
-#: selects ``drop`` or ``duplicate`` to show the lab's celery-tasks probe catches wrong counts)
-METRICS_MODES = ("off", "on", "drop", "duplicate")
+from stack.envconfig import ConfigError, number
+from stack.toggle_spec import TOGGLES
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,7 @@ class WorkerConfig:
         missing = [n for n in ("DATABASE_URL", "REDIS_URL") if not env.get(n)]
         if missing:
             raise ConfigError(f"set {' and '.join(missing)} (postgresql://… and redis://…) before starting the worker")
-        metrics = choice(env, "SENTINEL_CELERY_METRICS", "off", METRICS_MODES)
+        metrics = TOGGLES["SENTINEL_CELERY_METRICS"].read(env)
         queues = tuple(q.strip() for q in (env.get("SENTINEL_CELERY_QUEUES") or "celery").split(",") if q.strip())
         return cls(
             database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"],

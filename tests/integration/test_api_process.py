@@ -1,26 +1,20 @@
 """``python -m stack.api`` as the stack controller runs it: environment in, /health, /metrics and a JSON log out."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
 import pytest
+from ports import free_port
 from api_support import seeded_database
 
 pytestmark = pytest.mark.integration
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_service_starts_from_its_environment_and_logs_json_lines(pg_dsn, redis_url, tmp_path):
-    port, log_file = _free_port(), tmp_path / "api.log"
+    port, log_file = free_port(), tmp_path / "api.log"
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "DATABASE_URL": seeded_database(pg_dsn, "api_process"),
            "REDIS_URL": redis_url, "LOG_FILE": str(log_file), "SERVICE_NAME": "api", "SENTINEL_CACHE": "on",
            "SENTINEL_SESSIONS": "redis", "SENTINEL_NOTIFY": "pubsub", "SENTINEL_RATELIMIT": "on"}

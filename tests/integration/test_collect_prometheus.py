@@ -2,12 +2,12 @@
 exporter that this module starts (no stack needed)."""
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from ports import free_port
 import requests
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
@@ -15,12 +15,6 @@ from analysis.collect.prometheus import QUERIES, Prometheus
 
 pytestmark = pytest.mark.integration
 SCRAPE_S = 1
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait(predicate, timeout=30.0, what="condition"):
@@ -41,7 +35,7 @@ def exporter():
         "latency": Histogram("http_request_duration_seconds", "latency", registry=registry,
                              buckets=(0.01, 0.05, 0.1, 0.5, 1.0)),
     }
-    port = _free_port()
+    port = free_port()
     server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     yield port, metrics
     server.shutdown()
@@ -56,7 +50,7 @@ def prometheus(exporter, tmp_path_factory):
         "scrape_configs:\n"
         f"  - job_name: api\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
         "        labels: {service: api}\n")
-    web = _free_port()
+    web = free_port()
     proc = subprocess.Popen(["prometheus", f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
                              f"--web.listen-address=127.0.0.1:{web}"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import redis
 
-from analysis.stack.local import StackError
+from analysis.stack.base import StackError
+from stack.replicas import replica_of
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +105,7 @@ def test_a_reloadable_toggle_reloads_postgres_and_restarts_nothing(lab_stack):
 
 def test_a_truthsync_toggle_restarts_every_instance_and_nothing_else(lab_stack):
     before = {s.name: s.pid for s in lab_stack.status()}
-    instances = sorted(n for n in before if n.startswith("truthsync-"))
+    instances = sorted(n for n in before if replica_of(n))
     try:
         assert sorted(lab_stack.apply({"TRUTHSYNC_L2": "on"})) == instances
         after = {s.name: s.pid for s in lab_stack.status()}

@@ -27,7 +27,8 @@ from analysis.probe_base import ProbeContext
 from analysis.settings import Settings
 from analysis.stack import toggles
 from analysis.stack.health import port_in_use
-from analysis.stack.local import PGAUDIT, LocalStack
+from analysis.stack.local import LocalStack
+from analysis.stack.provision import PGAUDIT
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pglog"
 

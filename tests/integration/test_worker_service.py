@@ -21,16 +21,11 @@ from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 
 from stack.api.db import apply_schema
+from stack.launch import free_port, start, stop
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(check, timeout: float = 30.0, what: str = "condition"):
@@ -72,19 +67,11 @@ def _env(dsn: str, redis: str, log_file: Path, **extra) -> dict[str, str]:
 @contextmanager
 def running(module: str, env: dict[str, str], log_path: Path):
     """Start ``python -m module`` in its own process group (as supervisord does); SIGTERM the group after."""
-    with open(log_path, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", module], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+    svc = start(module, [sys.executable, "-m", module], env, int(env.get("PORT") or 0), log_path, cwd=ROOT)
     try:
-        yield proc
+        yield svc.process
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        stop(svc.process)
 
 
 def wait_healthy(base: str, proc: subprocess.Popen, output: Path) -> None:
@@ -123,7 +110,7 @@ def assert_gone(pids: list[int]) -> None:
 
 def test_worker_with_metrics_counts_tasks_across_processes_and_sees_a_backlog(worker_db, redis_url, tmp_path):
     redis = redis_url.rsplit("/", 1)[0] + "/3"
-    port, log_file = _free_port(), tmp_path / "worker.log"
+    port, log_file = free_port(), tmp_path / "worker.log"
     env = _env(worker_db, redis, log_file, PORT=str(port), SERVICE_NAME="worker", SENTINEL_CELERY_METRICS="on",
                PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prom"))
     (tmp_path / "prom").mkdir()
@@ -196,7 +183,7 @@ def test_worker_with_metrics_counts_tasks_across_processes_and_sees_a_backlog(wo
 
 def test_worker_without_metrics_exports_no_task_metrics_and_beat_takes_snapshots(worker_db, redis_url, tmp_path):
     redis = redis_url.rsplit("/", 1)[0] + "/4"
-    port = _free_port()
+    port = free_port()
     env = _env(worker_db, redis, tmp_path / "worker.log", PORT=str(port), SERVICE_NAME="worker",
                SENTINEL_CELERY_METRICS="off")
     beat_env = _env(worker_db, redis, tmp_path / "beat.log", SERVICE_NAME="beat",
@@ -227,7 +214,7 @@ def test_worker_without_metrics_exports_no_task_metrics_and_beat_takes_snapshots
 
 def test_sigterm_to_the_group_lets_the_running_task_finish(worker_db, redis_url, tmp_path):
     redis = redis_url.rsplit("/", 1)[0] + "/5"
-    port = _free_port()
+    port = free_port()
     env = _env(worker_db, redis, tmp_path / "worker.log", PORT=str(port), SERVICE_NAME="worker")
     sender = Celery(broker=redis, backend=redis)
     with running("stack.worker", env, tmp_path / "worker.out") as proc:

@@ -48,8 +48,8 @@ def make_capacity_study(results_dir: Path, study: str = "capacity-synthetic", re
     rng = np.random.default_rng(seed)
     path = Path(results_dir) / study
     t0 = datetime(2026, 1, 7, 9, 0, tzinfo=timezone.utc)
-    results.write_study(path, {"study": study, "created": t0.isoformat(), "patterns": [pattern.id], "stack": "local",
-                               "repeats": repeats, "duration_s": 25, "absent": {}, "not_measured": {}})
+    results.write_study(path, results.StudyMeta.from_dict({"study": study, "created": t0.isoformat(), "patterns": [pattern.id], "stack": "local",
+                               "repeats": repeats, "duration_s": 25, "absent": {}, "not_measured": {}}))
     slot = 0
     for repeat in range(repeats):
         for arm in ("baseline", "treatment") if repeat % 2 == 0 else ("treatment", "baseline"):

@@ -77,10 +77,10 @@ def make_study(results_dir: Path, study: str = "synthetic", pattern_ids: tuple[s
     rng = np.random.default_rng(seed)
     path = Path(results_dir) / study
     t0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
-    results.write_study(path, {
+    results.write_study(path, results.StudyMeta.from_dict({
         "study": study, "created": t0.isoformat(), "patterns": [*pattern_ids, *not_measured],
         "stack": "local", "repeats": repeats, "duration_s": duration_s, "absent": ABSENT,
-        "not_measured": not_measured})
+        "not_measured": not_measured}))
     slot = 0
     for pattern in map(patterns.get, pattern_ids):
         for repeat in range(repeats + 1):

@@ -28,8 +28,8 @@ def test_toggles_come_from_their_variables():
     ({"SENTINEL_SESSIONS": "cookie"}, "jwt, redis"),
     ({"SENTINEL_RATELIMIT_PER_MIN": "lots"}, "must be a number"),
     ({"SENTINEL_RATELIMIT": "leaky"}, "off, on, naive, racy"),
-    ({"SENTINEL_RATELIMIT_WINDOW_S": "0"}, "must be positive"),
-    ({"SENTINEL_CACHE_TTL_S": "0"}, "must be positive"),
+    ({"SENTINEL_RATELIMIT_WINDOW_S": "0"}, "must be a positive number"),
+    ({"SENTINEL_CACHE_TTL_S": "0"}, "must be a number ≥ 0.001"),
 ])
 def test_bad_values_say_what_to_choose(env, message):
     with pytest.raises(ConfigError, match=message):

@@ -10,7 +10,7 @@ from analysis.results import RunMeta
 
 def _aa_study(root, name, rng, drift=0.0):
     study = root / name
-    results.write_study(study, {"study": name, "created": results.utc_now(), "patterns": ["aa"]})
+    results.write_study(study, results.StudyMeta.from_dict({"study": name, "created": results.utc_now(), "patterns": ["aa"]}))
     for repeat in range(4):
         for arm in ("baseline", "treatment"):
             shift = drift if arm == "treatment" else 0.0

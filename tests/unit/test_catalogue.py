@@ -68,7 +68,7 @@ def test_configs_render_and_never_log_every_statement(tmp_path):
     from analysis.stack.local import LocalStack
 
     stack = LocalStack(Settings(run_dir=tmp_path / "run"))
-    digests = render_configs(CONFIG_SRC, tmp_path / "out", stack._context({}))
+    digests = render_configs(CONFIG_SRC, tmp_path / "out", stack.provision.context({}))
     assert "prometheus/prometheus.yml" in digests and "nginx/nginx.conf" in digests
     pg = (tmp_path / "out/postgres/audit.reload.conf").read_text()  # by default; P7's arm "design" logs all
     assert re.search(r"^log_statement = 'none'", pg, re.M) and not re.search(r"^log_statement = 'all'", pg, re.M)

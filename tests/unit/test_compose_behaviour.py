@@ -26,7 +26,7 @@ from ports import free_port, wait_port
 
 from analysis.stack import alloy
 from analysis.stack.compose import COMPOSE_FILE
-from analysis.stack.local import PG_BIN
+from analysis.stack.provision import PG_BIN
 
 REFERENCE = Path(__file__).parent / "compose_reference"
 PASSWORD = "compose-test-password"

@@ -13,6 +13,7 @@ from packaging.requirements import Requirement
 
 from analysis.settings import REPO, Settings
 from analysis.stack import catalogue
+from stack.replicas import group_of
 from analysis.stack.compose import (COMPOSE_FILE, ENV_EXAMPLE, NOT_IN_COMPOSE, ONE_SHOT, compose_services,
                                     ComposeStack, env_toggled, lab_env, toggle_env)
 
@@ -52,7 +53,7 @@ def test_compose_file_validates_against_the_compose_specification(compose):
 
 def test_every_service_of_the_catalogue_is_in_compose(compose):
     settings = Settings(truthsync_instances=3)
-    expected = {("truthsync" if s.name.startswith("truthsync-") else s.name) for s in catalogue.services(settings)}
+    expected = {group_of(s.name) for s in catalogue.services(settings)}
     assert set(compose["services"]) == (expected - set(NOT_IN_COMPOSE)) | set(ONE_SHOT)
     assert set(compose_services(settings)) == set(compose["services"])
 

@@ -12,7 +12,7 @@ from analysis.cli import app
 from analysis.settings import Settings
 from analysis.stack import open_stack
 from analysis.stack.compose import COMPOSE_FILE, ONE_SHOT, ComposeStack, compose_services, parse_ps
-from analysis.stack.local import StackError
+from analysis.stack.base import StackError
 
 
 class FakeDocker:

@@ -119,7 +119,7 @@ def local_config(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("am")
     settings = Settings(run_dir=tmp / "run")
-    render_configs(CONFIG_SRC, tmp / "out", LocalStack(settings)._context({}), only={"alertmanager"})
+    render_configs(CONFIG_SRC, tmp / "out", LocalStack(settings).provision.context({}), only={"alertmanager"})
     return settings, tmp / "out" / "alertmanager" / "alertmanager.yml"
 
 
@@ -153,7 +153,7 @@ def _study(tmp_path, got: pd.DataFrame, probe_errors: list[str]) -> pd.DataFrame
     eps = deliveries.match(_eps(("nginx", "Flood", 23, 30), ("nginx", "Slow", 63, 70)), got)
     played = backtest.Played(TRUTH, eps, T0, _at(100), {"probe_errors": probe_errors}, [], got)
     study = tmp_path / "study"
-    results.write_study(study, {"study": "study", "patterns": [pattern.id]})
+    results.write_study(study, results.StudyMeta(study="study", patterns=[pattern.id]))
     for repeat in (0, 1):
         for arm in ("baseline", "treatment"):
             frame, _ = backtest.derived(played, pattern.backtest, getattr(pattern.backtest, arm), 1.0)

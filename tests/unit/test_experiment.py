@@ -16,6 +16,7 @@ import pandas as pd
 from analysis import experiment, patterns, results
 from analysis.experiment import Step, Study, StudyConfig
 from analysis.settings import Settings
+from analysis.stack.base import ServiceStatus
 from analysis.stack import toggles
 
 
@@ -45,7 +46,6 @@ class FakeStack:
         return dict(self.current)
 
     def status(self):
-        from analysis.stack.local import ServiceStatus
         return [ServiceStatus(n, "healthy", None, None) for n in ("postgres", "redis", "api", "nginx")]
 
 
@@ -97,7 +97,7 @@ def test_absent_services_make_a_pattern_not_measured_with_the_reason(tmp_path):
     study = _study(tmp_path, FakeStack(up=True), patterns=("redis-cache", "truthsync-l2"), repeats=1)
     study.run()
     meta = results.load_study(tmp_path / "s").meta
-    assert "truthsync-1" in meta["not_measured"]["truthsync-l2"]
+    assert "truthsync-1" in meta.not_measured["truthsync-l2"]
     assert set(results.runs(tmp_path / "s")["pattern"]) == {"redis-cache"}
 
 
@@ -175,7 +175,7 @@ def test_a_study_records_that_it_started_the_stack_and_its_resume_takes_it_down(
     first = _study(tmp_path, KilledStack(up=False), repeats=2)
     first.run_one = lambda s, step: (_ for _ in ()).throw(KeyboardInterrupt) if step.repeat == 1 else fake_run()(s, step)
     assert first.run().interrupted
-    assert results.load_study(tmp_path / "s").meta["started_stack"] is True
+    assert results.load_study(tmp_path / "s").meta.started_stack is True
     left_up = FakeStack(up=True)  # what the killed study left behind
     outcome = _study(tmp_path, left_up, repeats=2).run(resume=True)
     assert not outcome.interrupted and left_up.calls[-1] == "down" and "up" not in left_up.calls
@@ -185,7 +185,7 @@ def test_resuming_a_study_that_found_the_stack_running_leaves_it_running(tmp_pat
     first = _study(tmp_path, FakeStack(up=True), repeats=2)
     first.run_one = lambda s, step: (_ for _ in ()).throw(KeyboardInterrupt) if step.repeat == 1 else fake_run()(s, step)
     assert first.run().interrupted
-    assert results.load_study(tmp_path / "s").meta["started_stack"] is False
+    assert results.load_study(tmp_path / "s").meta.started_stack is False
     stack = FakeStack(up=True)
     _study(tmp_path, stack, repeats=2).run(resume=True)
     assert "down" not in stack.calls

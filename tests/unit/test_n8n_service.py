@@ -45,7 +45,7 @@ def test_alertmanager_notifies_the_local_n8n_only_when_it_runs(tmp_path):
     for on in (False, True):
         settings = _settings(tmp_path / str(on), on)
         out = tmp_path / f"rendered-{on}"
-        render_configs(CONFIG_SRC, out, LocalStack(settings)._context({}), only={"alertmanager"})
+        render_configs(CONFIG_SRC, out, LocalStack(settings).provision.context({}), only={"alertmanager"})
         config = yaml.safe_load((out / "alertmanager" / "alertmanager.yml").read_text())
         urls = [w["url"] for r in config["receivers"] for w in r["webhook_configs"]]
         if on:

@@ -9,6 +9,7 @@ import pytest
 from matplotlib.colors import to_hex
 
 from analysis import plots
+from analysis.stats import VERDICT_COLOURS
 
 T0 = pd.Timestamp("2026-01-05 09:00", tz="UTC")
 
@@ -87,7 +88,7 @@ def test_change_forest_colours_by_verdict_and_titles_with_the_finding():
     ax = fig.axes[0]
     assert ax.get_title().startswith("pg statements per request fell 50 %")
     ci_lines = [to_hex(c.get_color()[0]) for c in ax.collections if c.__class__.__name__ == "LineCollection"]
-    assert ci_lines == [plots.VERDICT_COLOURS["holds"], plots.VERDICT_COLOURS["inconclusive"]]
+    assert ci_lines == [VERDICT_COLOURS["holds"], VERDICT_COLOURS["inconclusive"]]
     assert "%" in ax.get_xlabel()
 
 

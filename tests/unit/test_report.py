@@ -45,17 +45,19 @@ def test_verdict_table_html_links_only_rendered_pages_and_escapes_text():
 def test_index_names_what_was_absent_and_what_was_not_measured():
     meta = {"study": "s1", "stack": "local", "repeats": 3, "duration_s": 30, "patterns": ["redis-cache"],
             "absent": {"grafana": "Docker only"}, "not_measured": {"celery-metrics": "worker absent"}}
-    html = report.index_html(meta, ROWS, ["overview", "redis-cache"])
+    html = report.index_html(results.StudyMeta.from_dict(meta), ROWS, ["overview", "redis-cache"])
     assert "grafana was absent: Docker only" in html and "celery-metrics was not measured: worker absent" in html
     assert 'href="overview.html"' in html
-    everything = report.index_html({**meta, "absent": {}, "not_measured": {}}, ROWS, ["overview"])
+    everything = report.index_html(results.StudyMeta.from_dict({**meta, "absent": {}, "not_measured": {}}), ROWS,
+                                   ["overview"])
     assert "Every service ran and every pattern was measured" in everything
 
 
 def test_a_compose_study_says_that_remediation_restarts_are_record_only():
     meta = {"study": "s1", "stack": "compose", "repeats": 3, "duration_s": 30, "patterns": ["redis-cache"],
             "absent": {}, "not_measured": {}}
-    assert "restart actions are record-only in compose" in report.index_html(meta, ROWS, ["overview"])
+    assert "restart actions are record-only in compose" in report.index_html(results.StudyMeta.from_dict(meta), ROWS,
+                                                                             ["overview"])
 
 
 def test_per_run_values_turn_counts_into_rates_per_request_and_latency_into_run_quantiles():
@@ -106,8 +108,8 @@ def test_verdict_sentence_leads_with_the_headline_claim():
 def test_study_dir_picks_the_latest_study_or_says_what_to_do(tmp_path):
     with pytest.raises(report.ReportError, match="run `sentinel-lab study` first"):
         report.study_dir("", tmp_path)
-    results.write_study(tmp_path / "old", {"study": "old", "created": "2026-01-01T00:00:00+00:00"})
-    results.write_study(tmp_path / "new", {"study": "new", "created": "2026-02-01T00:00:00+00:00"})
+    results.write_study(tmp_path / "old", results.StudyMeta.from_dict({"study": "old", "created": "2026-01-01T00:00:00+00:00"}))
+    results.write_study(tmp_path / "new", results.StudyMeta.from_dict({"study": "new", "created": "2026-02-01T00:00:00+00:00"}))
     assert report.study_dir("", tmp_path).name == "new"
     assert report.study_dir("old", tmp_path).name == "old"
     with pytest.raises(report.ReportError, match="no study 'gone'"):

@@ -31,8 +31,8 @@ def _store(study, pattern, arm, repeat, statements, latency_scale, rng, warmup=F
 def test_a_cache_that_halves_statements_holds_and_an_untouched_metric_shows_no_change(tmp_path):
     rng = np.random.default_rng(0)
     study = tmp_path / "s"
-    results.write_study(study, {"study": "s", "created": results.utc_now(), "patterns": ["redis-cache", "aa"],
-                                "not_measured": {"aa": "skipped for this test"}})
+    results.write_study(study, results.StudyMeta.from_dict({"study": "s", "created": results.utc_now(), "patterns": ["redis-cache", "aa"],
+                                "not_measured": {"aa": "skipped for this test"}}))
     _store(study, "redis-cache", "baseline", 0, 20.0, 1.0, rng, warmup=True)
     for repeat in range(5):
         _store(study, "redis-cache", "baseline", repeat, rng.normal(10, 0.2), 1.0, rng)
@@ -55,7 +55,7 @@ def test_a_cache_that_halves_statements_holds_and_an_untouched_metric_shows_no_c
 
 def _cache_study(tmp_path, rng, **broken):
     study = tmp_path / "s"
-    results.write_study(study, {"study": "s", "created": results.utc_now(), "patterns": ["redis-cache"]})
+    results.write_study(study, results.StudyMeta.from_dict({"study": "s", "created": results.utc_now(), "patterns": ["redis-cache"]}))
     for repeat in range(4):
         for arm, statements in (("baseline", 10.0), ("treatment", 5.0)):
             extra = broken if (repeat, arm) == (2, "treatment") else {}
@@ -84,7 +84,7 @@ def test_latency_quantiles_are_computed_per_run_and_compared_over_runs(tmp_path)
     """One slow run does not make a pooled p99 regression: the run, not the request, is the unit."""
     rng = np.random.default_rng(4)
     study = tmp_path / "s"
-    results.write_study(study, {"study": "s", "created": results.utc_now(), "patterns": ["redis-cache"]})
+    results.write_study(study, results.StudyMeta.from_dict({"study": "s", "created": results.utc_now(), "patterns": ["redis-cache"]}))
     for repeat in range(4):
         for arm in ("baseline", "treatment"):
             scale = 1.8 if (repeat, arm) == (1, "treatment") else rng.normal(1, 0.05)
@@ -103,7 +103,7 @@ def test_a_probe_s_per_event_samples_become_one_quantile_per_run(tmp_path):
     """Notification latencies: each run's own p95 of its notifications, compared over runs."""
     rng = np.random.default_rng(1)
     study = tmp_path / "s"
-    results.write_study(study, {"study": "s", "created": results.utc_now(), "patterns": ["redis-pubsub"]})
+    results.write_study(study, results.StudyMeta.from_dict({"study": "s", "created": results.utc_now(), "patterns": ["redis-pubsub"]}))
     for repeat in range(3):
         for arm, scale in (("baseline", 500.0), ("treatment", 5.0)):  # polling ~0.5 s vs push ~5 ms
             meta = RunMeta(f"p-{repeat}-{arm}", "s", "redis-pubsub", arm, repeat)

@@ -91,13 +91,13 @@ def test_a_sweep_study_applies_each_value_records_the_sweep_and_resumes_from_its
     ttl_on = {(a["SENTINEL_CACHE"], a["SENTINEL_CACHE_TTL_S"]) for a in applied[:-1]}
     assert ttl_on == {("off", "30"), ("on", "5"), ("on", "120")}, "baseline as it is; the treatment at each value"
     stored = results.load_study(tmp_path / "s")
-    assert Sweep.from_record(stored.meta["sweep"]) == s
+    assert Sweep.from_record(stored.meta.sweep) == s
     assert {m.arm for m in stored.runs if not m.warmup} == set(s.arms)
     assert {m.toggles.get("SENTINEL_CACHE_TTL_S") for m in stored.runs if m.arm != "baseline"} == {"5", "120"}
     # resume, as `sentinel-lab study --resume` rebuilds the config from study.json: nothing left to run
     (tmp_path / "s" / "redis-cache-r1-SENTINEL_CACHE_TTL_S=5").rename(tmp_path / "s" / ".gone")
     again = StudyConfig(["redis-cache"], repeats=2, study_id="s", seed=False,
-                        sweep=Sweep.from_record(stored.meta["sweep"]))
+                        sweep=Sweep.from_record(stored.meta.sweep))
     Study(again, settings, stack=FakeStack(up=True), run_one=fake_run()).run(resume=True)
     assert len([m for m in results.load_study(tmp_path / "s").runs if not m.warmup]) == 2 * len(s.arms)
 
