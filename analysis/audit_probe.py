@@ -30,6 +30,19 @@ THROWAWAY_ROLE = "lab_audit_throwaway"
 PLANT_EVERY_S = 0.7  # pause between planting rounds (a round: a slow statement, DDL, password changes)
 
 
+def _settled(log, quiet_s: float = 0.2, at_most_s: float = 1.0) -> None:
+    """Wait until ``log`` has not grown for ``quiet_s`` (at most ``at_most_s``): the last planted
+    statement's entries are in the file."""
+    deadline, size, still_since = time.monotonic() + at_most_s, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now = log.stat().st_size
+        if now != size:
+            size, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= quiet_s:
+            return
+        time.sleep(0.05)
+
+
 class PgAuditTrail(Probe):
     background = True
     checks = "slow_planted"
@@ -109,7 +122,7 @@ class PgAuditTrail(Probe):
         pg = postgres.statements_delta(self.pg_before, postgres.statements(ctx.settings.monitor_url))
         # the workload's statements (not the lab's snapshots of pg_stat_statements); the log catches up below
         pg = pg[(pg["user"] == ctx.settings.db_user) & ~pg["query"].str.contains("pg_stat_statements", regex=False)]
-        time.sleep(1.0)  # the logging collector writes within milliseconds; leave it a margin
+        _settled(self.log)  # the logging collector writes within milliseconds of the statement
         texts = [text for text, _ in pglog.entries(self.log, self.offset)]
         frame = pglog.read(self.log, self.offset)
         app = frame[frame["user"] == ctx.settings.db_user]

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "api": ["stack.api.bench"],
     "truthsync": ["truthsync.bench", "--instances", "1,2,4"],
     "worker": ["stack.worker.bench", "--tasks", "300", "--rounds", "2"],
+    "audit": ["analysis.audit_bench"],  # the leak detector on the 1 M-line benign corpus (no services used)
 }
 
 

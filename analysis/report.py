@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup, escape
 
 from analysis import patterns, results, stats
 from analysis.plots import change_text, describe_change
@@ -216,6 +217,7 @@ _TABLE = jinja2.Template("""<style>
 table.verdicts{border-collapse:collapse;width:100%} table.verdicts th,table.verdicts td{border-bottom:1px solid #ddd;
 padding:6px 8px;text-align:left;vertical-align:top} table.verdicts th{background:#f4f4f4}
 .verdict{font-weight:bold;color:#fff;border-radius:4px;padding:2px 6px;white-space:nowrap;background:#555}
+table.verdicts td:last-child{min-width:12em}
 {% for v, c in colours.items() %}.v-{{ v|replace(' ', '-') }}{background:{{ c }}}{% endfor %}
 </style>
 <table class="verdicts"><thead><tr>{% for c in columns %}<th>{{ c }}</th>{% endfor %}</tr></thead><tbody>
@@ -229,8 +231,14 @@ padding:6px 8px;text-align:left;vertical-align:top} table.verdicts th{background
 def verdict_table_html(rows: pd.DataFrame, claims_only: bool = True, links: frozenset[str] = frozenset()) -> str:
     """The verdict table as HTML, verdicts as coloured badges; patterns in ``links`` link to their page."""
     table = verdict_table(rows, claims_only)
-    return _TABLE.render(table=table.to_dict("records"), columns=list(table.columns), links=links,
+    wrapped = [{**r, **{c: _breakable(r[c]) for c in table.columns[2:]}} for r in table.to_dict("records")]
+    return _TABLE.render(table=wrapped, columns=list(table.columns), links=links,
                          colours=VERDICT_COLOURS)
+
+
+def _breakable(text: object) -> Markup:
+    """``text`` escaped, free to wrap after ``_`` and ``/`` (metric names, units such as statements/request)."""
+    return Markup(re.sub(r"([_/])", r"\1<wbr>", str(escape(text))))
 
 
 def absent_lines(meta: results.StudyMeta) -> list[str]:

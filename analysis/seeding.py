@@ -26,14 +26,14 @@ def needs(locustfile: str) -> tuple[str, ...]:
     return NEEDS.get(path.stem, ()) if ours else ()
 
 
-def commands(settings: Settings, scale: str = "small") -> dict[str, list[str]]:
+def commands(scale: str = "small") -> dict[str, list[str]]:
     return {"api": [sys.executable, "-m", "stack.api.seed", "--scale", scale],
             "truthsync": [sys.executable, "-m", "truthsync.dataset", "--load"]}  # the DSN from $DATABASE_URL
 
 
 def seed(names: set[str] | tuple[str, ...], settings: Settings, scale: str = "small") -> None:
     """Seed ``names`` ("api", "truthsync") into the stack of ``settings``; raise SeedError if one fails."""
-    cmds = commands(settings, scale)
+    cmds = commands(scale)
     env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
     for name in sorted(names):
         done = subprocess.run(cmds[name], cwd=REPO, env=env, capture_output=True, text=True)

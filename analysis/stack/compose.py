@@ -93,6 +93,7 @@ def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
         "truthsync_upstreams": [f"truthsync:{PORTS['truthsync'].container}"],
         "toggles": {**toggles.defaults(), **toggle_values},
         "alert_token_file": "/run/secrets/alert_token",  # compose's secret of the same name (.env: ALERT_TOKEN)
+        "pgaudit": True,  # compose's Postgres image has it (stack/docker/postgres.Dockerfile)
     }
 
 

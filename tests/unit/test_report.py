@@ -114,3 +114,12 @@ def test_study_dir_picks_the_latest_study_or_says_what_to_do(tmp_path):
     assert report.study_dir("old", tmp_path).name == "old"
     with pytest.raises(report.ReportError, match="no study 'gone'"):
         report.study_dir("gone", tmp_path)
+
+
+def test_verdict_table_html_lets_long_names_and_units_wrap_and_still_escapes_them():
+    """Metric names and units have no spaces: without a break after ``_`` and ``/`` they widened the table
+    past a 1300 px page and pushed the reason column off it."""
+    rows = pd.DataFrame([_row(), _row(metric="a_<b>/c", claim="must be 0")])
+    html = report.verdict_table_html(rows)
+    assert "pg_<wbr>statements_<wbr>per_<wbr>request" in html
+    assert "a_<wbr>&lt;b&gt;/<wbr>c" in html and "<b>" not in html
