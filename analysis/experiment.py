@@ -22,6 +22,7 @@ import pandas as pd
 from analysis import backtest, capacity, results, seeding
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
+from analysis.collect.redis import cache_rows as redis_cache_rows
 from analysis.collect.resources import ResourceSampler, service_pids
 from analysis.provenance import git_commit, machine
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
@@ -271,7 +272,8 @@ def reset(study: Study, pattern: pats.Pattern) -> None:
     for item in pattern.reset:
         kind, _, what = item.partition(":")
         if kind == "redis":
-            _delete_prefix(study.settings.redis_url, what)
+            for url in study.settings.redis_urls().values():  # a prefix is deleted wherever it lives
+                _delete_prefix(url, what)
         elif kind == "restart":
             names = [s.name for s in study.stack.status() if fnmatch.fnmatchcase(s.name, what)]
             restarted = bool(study.stack.restart(names)) or restarted
@@ -303,7 +305,8 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     reset(study, pattern)
     ctx = ProbeContext(settings, {**toggles.defaults(), **getattr(pattern, step.arm)}, cfg.seed_scale)
     probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
-    pg_before, redis_before = postgres.statements(settings.monitor_url), redis_collect.snapshot(settings.redis_url)
+    pg_before, redis_before = (postgres.statements(settings.monitor_url),
+                               redis_collect.snapshot_all(settings.redis_urls()))
     for probe in probes.values():
         probe.start(ctx)
     sampler = (ResourceSampler(service_pids(study.stack.status())).start() if plan and not step.warmup else None)
@@ -314,7 +317,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     ctx.start, ctx.end = result.started, result.ended
     frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
               "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.monitor_url)),
-              "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
+              "redis": redis_collect.changes(redis_before, redis_collect.snapshot_all(settings.redis_urls()))}
     time.sleep(settings.scrape_interval_s + 0.5)  # a scrape after the run's end has happened
     probed, failed, samples = {}, [], []
     for name, probe in probes.items():
@@ -422,7 +425,8 @@ def derive(frames: dict[str, pd.DataFrame], seconds: float, probed: dict | None 
             values[name] = (count, unit)
             if values.get("requests"):
                 values[f"{name}_per_request"] = (count / values["requests"][0], f"{unit}/request")
-    hits, misses = _total(frames.get("redis"), "keyspace_hits"), _total(frames.get("redis"), "keyspace_misses")
+    cache = redis_cache_rows(frames["redis"]) if frames.get("redis") is not None else None
+    hits, misses = _total(cache, "keyspace_hits"), _total(cache, "keyspace_misses")
     if hits is not None and hits + (misses or 0) > 0:
         values["redis_hit_ratio"] = (hits / (hits + (misses or 0)), "ratio")
     values.update(probed or {})

@@ -11,17 +11,21 @@ import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from analysis.redis_instances import CACHE, INSTANCES, MAIN
+
 REPO = Path(__file__).resolve().parent.parent
 
 #: offset of each service from ``port_base``; one obvious place for every port.
 PORT_OFFSETS: dict[str, int] = {
     "postgres": 432,
     "redis": 379,
+    "redis-cache": 380,  # analysis.redis_instances: the evictable caches
     "prometheus": 90,
     "alertmanager": 93,
     "node-exporter": 100,
     "postgres-exporter": 187,
     "redis-exporter": 121,
+    "redis-cache-exporter": 122,
     "nginx-exporter": 113,
     "mtail": 903,
     "nginx": 80,
@@ -120,11 +124,21 @@ class Settings:
         """Redis as the lab itself (collectors, resets, probes): user ``lab``."""
         return self.redis_url_as("lab")
 
-    def redis_url_as(self, user: str) -> str:
-        """Redis as one of the ACL users of ``REDIS_USERS``, with its generated password."""
+    @property
+    def redis_cache_url(self) -> str:
+        """The cache instance (analysis.redis_instances.CACHE) as the lab itself."""
+        return self.redis_url_as("lab", CACHE.service)
+
+    def redis_url_as(self, user: str, instance: str = MAIN.service) -> str:
+        """Redis ``instance`` as one of the ACL users of ``REDIS_USERS`` (the same users and passwords on
+        every instance), with its generated password."""
         if user not in REDIS_USERS:
             raise ValueError(f"no Redis user {user!r}; the lab's are {sorted(REDIS_USERS)}")
-        return f"redis://{user}:{self.secret(f'redis_{user}')}@{self.host}:{self.port('redis')}/0"
+        return f"redis://{user}:{self.secret(f'redis_{user}')}@{self.host}:{self.port(instance)}/0"
+
+    def redis_urls(self) -> dict[str, str]:
+        """Every Redis instance as the lab: {instance: url} (resets and collectors read them all)."""
+        return {i.service: self.redis_url_as("lab", i.service) for i in INSTANCES}
 
     @property
     def log_dir(self) -> Path:

@@ -7,7 +7,6 @@ waits for each to be healthy; ``apply`` restarts only what a toggle changes;
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import psycopg
 
+from analysis import redis_instances
 from analysis.settings import PORT_OFFSETS, REDIS_USERS, REPO, Settings
 from analysis.stack import catalogue, health, private, toggles
 from analysis.stack.catalogue import Service
@@ -154,10 +154,8 @@ class LocalStack:
             or [f"{s.host}:{s.port('truthsync-1')}"],
             "toggles": {**toggles.defaults(), **toggle_values},
             "alert_token_file": str(s.secret_file("alert_token")),
-            "redis_acl": [{"name": user, "rules": rules,
-                           "password_sha256": hashlib.sha256(s.secret(f"redis_{user}").encode()).hexdigest()}
-                          for user, rules in REDIS_USERS.items()],
-            "pgaudit": PGAUDIT,
+            "redis_acl": redis_instances.acl(REDIS_USERS, {u: s.secret(f"redis_{u}") for u in REDIS_USERS}),
+            "pgaudit": PGAUDIT, "redis_instances": redis_instances.BY_SERVICE,
         }
 
     def _prepare(self, toggle_values: dict[str, str]) -> None:
@@ -194,6 +192,7 @@ class LocalStack:
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
                 "probe_database_url": s.probe_database_url,
                 **{f"redis_url_{user}": s.redis_url_as(user) for user in REDIS_USERS},
+                **{f"redis_cache_url_{user}": s.redis_url_as(user, redis_instances.CACHE.service) for user in REDIS_USERS},
                 "redis_password_exporter": s.secret("redis_exporter"),
                 "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"), "jwt_secret": s.secret("jwt_secret"),
                 "remediator_token": s.secret("remediator_token"),
@@ -309,7 +308,8 @@ class LocalStack:
         if not proc or proc.get("statename") != "RUNNING":
             return ServiceStatus(s.name, "stopped", port, url, None, (proc or {}).get("statename", "not started"))
         ok, detail = health.check(s, self.settings.host, port, pg_socket_dir=str(self.run / "pgsocket"),
-                                  redis_url=self.settings.redis_url)
+                                  redis_url=(self.settings.redis_url_as("lab", s.name)
+                                             if s.name in redis_instances.BY_SERVICE else None))
         return ServiceStatus(s.name, "healthy" if ok else "unhealthy", port, url, proc.get("pid"), detail)
 
     def _failure(self, s: Service, detail: str) -> StackError:

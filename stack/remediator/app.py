@@ -20,6 +20,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, Field
 
+from stack.envconfig import cache_redis_url
 from stack.remediator.actions import ActionRefused, default_actions
 from stack.remediator.policy import DEFAULT_POLICY, Policy
 
@@ -70,7 +71,7 @@ def create_app(env: dict[str, str] | None = None) -> FastAPI:
     mode = env.get("REMEDIATOR_MODE", "dry-run")
     if mode not in MODES:
         raise ValueError(f"REMEDIATOR_MODE={mode!r}: choose one of {', '.join(MODES)}")
-    actions = default_actions(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), env.get("SUPERVISOR_SOCK"))
+    actions = default_actions(cache_redis_url(env) or "redis://127.0.0.1:6379/0", env.get("SUPERVISOR_SOCK"))
     policy = Policy.load(Path(env.get("REMEDIATOR_POLICY", DEFAULT_POLICY)), set(actions))
     token = env.get("REMEDIATOR_TOKEN")
     alert_token = _read_token(env.get("REMEDIATOR_ALERT_TOKEN_FILE"))
