@@ -5,6 +5,7 @@ import os
 from dataclasses import dataclass
 
 from stack.envconfig import ConfigError, choice, number
+from stack.worker.app import VISIBILITY_TIMEOUT_S
 
 #: SENTINEL_CELERY_METRICS: off, on, or on but deliberately miscounting (positive controls only: a test
 #: selects ``drop`` or ``duplicate`` to show the lab's celery-tasks probe catches wrong counts)
@@ -26,6 +27,9 @@ class WorkerConfig:
     queues: tuple[str, ...] = ("celery",)  # SENTINEL_CELERY_QUEUES, comma-separated
     snapshot_retention_s: int = 3600  # SENTINEL_SNAPSHOT_RETENTION_S
     event_retention_s: int = 7 * 86400  # SENTINEL_EVENT_RETENTION_S
+    outbox_sweep: bool = True  # SENTINEL_OUTBOX_SWEEP=off only to show what it prevents (a positive control)
+    #: SENTINEL_OUTBOX_RESEND_S: an outbox task pending this long after its last send is sent again
+    outbox_resend_s: float = float(VISIBILITY_TIMEOUT_S)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "WorkerConfig":
@@ -45,4 +49,6 @@ class WorkerConfig:
             queues=queues or ("celery",),
             snapshot_retention_s=number(env, "SENTINEL_SNAPSHOT_RETENTION_S", 3600, int),
             event_retention_s=number(env, "SENTINEL_EVENT_RETENTION_S", 7 * 86400, int),
+            outbox_sweep=choice(env, "SENTINEL_OUTBOX_SWEEP", "on", ("on", "off")) == "on",
+            outbox_resend_s=number(env, "SENTINEL_OUTBOX_RESEND_S", float(VISIBILITY_TIMEOUT_S)),
         )
