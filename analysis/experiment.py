@@ -26,6 +26,7 @@ from analysis.collect import postgres, redis as redis_collect
 from analysis.collect.log_source import log_source
 from analysis.collect.logs import LogQuery, counts
 from analysis.collect.prometheus import Prometheus
+from analysis.collect.redis import cache_rows as redis_cache_rows
 from analysis.collect.resources import ResourceSampler, service_pids
 from analysis.interrupts import signals_as_interrupt
 from analysis.provenance import git_commit, machine
@@ -266,7 +267,8 @@ def reset(study: Study, pattern: pats.Pattern) -> None:
     for item in pattern.reset:
         kind, _, what = item.partition(":")
         if kind == "redis":
-            _delete_prefix(study.settings.redis_url, what)
+            for url in study.settings.redis_urls().values():  # a prefix is deleted wherever it lives
+                _delete_prefix(url, what)
         elif kind == "restart":
             names = [s.name for s in study.stack.status() if fnmatch.fnmatchcase(s.name, what)]
             restarted = bool(study.stack.restart(names)) or restarted
@@ -295,7 +297,8 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     reset(study, pattern)
     ctx = ProbeContext(settings, {**toggles.defaults(), **cfg.arm_toggles(pattern, step.arm)}, cfg.seed_scale)
     probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
-    pg_before, redis_before = postgres.statements(settings.monitor_url), redis_collect.snapshot(settings.redis_url)
+    pg_before, redis_before = (postgres.statements(settings.monitor_url),
+                               redis_collect.snapshot_all(settings.redis_urls()))
     for probe in probes.values():
         probe.start(ctx)
     sampler = (ResourceSampler(service_pids(study.stack.status())).start() if plan and not step.warmup else None)
@@ -306,7 +309,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     ctx.start, ctx.end = result.started, result.ended
     frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
               "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.monitor_url)),
-              "redis": redis_collect.changes(redis_before, redis_collect.snapshot(settings.redis_url))}
+              "redis": redis_collect.changes(redis_before, redis_collect.snapshot_all(settings.redis_urls()))}
     time.sleep(settings.scrape_interval_s + 0.5)  # a scrape after the run's end has happened
     probed, failed, samples = {}, [], []
     for name, probe in probes.items():
@@ -409,7 +412,8 @@ def derive(frames: dict[str, pd.DataFrame], seconds: float, probed: dict | None 
             values[name] = (count, unit)
             if values.get("requests"):
                 values[f"{name}_per_request"] = (count / values["requests"][0], f"{unit}/request")
-    hits, misses = _total(frames.get("redis"), "keyspace_hits"), _total(frames.get("redis"), "keyspace_misses")
+    cache = redis_cache_rows(frames["redis"]) if frames.get("redis") is not None else None
+    hits, misses = _total(cache, "keyspace_hits"), _total(cache, "keyspace_misses")
     if hits is not None and hits + (misses or 0) > 0:
         values["redis_hit_ratio"] = (hits / (hits + (misses or 0)), "ratio")
     values.update(probed or {})

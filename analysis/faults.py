@@ -123,7 +123,7 @@ class Injector:
         elif kind == "api-restart":
             self.stack.restart(["api"])
         elif kind == "cache-flush":
-            client = redis.Redis.from_url(self.settings.redis_url)
+            client = redis.Redis.from_url(self.settings.redis_cache_url)
             try:
                 for prefix in ("sentinel:cache:", "ts:v1:"):
                     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))

@@ -106,10 +106,10 @@ def load(workload: str = "api", users: int = 10, duration: float | str = 30.0, s
     seconds = lab_load.parse_duration(duration) if isinstance(duration, str) else float(duration)
     workload_ = lab_load.Workload(workload, lab_load.default_host(workload, s), users, spawn_rate, seconds, shape,
                                   dict(options or {}))
-    pg_before, redis_before = postgres.statements(s.database_url), redis_collect.snapshot(s.redis_url)
+    pg_before, redis_before = postgres.statements(s.database_url), redis_collect.snapshot_all(s.redis_urls())
     result = lab_load.run(workload_)
     servers = {"postgres": postgres.statements_delta(pg_before, postgres.statements(s.database_url)),
-               "redis": redis_collect.changes(redis_before, redis_collect.snapshot(s.redis_url))}
+               "redis": redis_collect.changes(redis_before, redis_collect.snapshot_all(s.redis_urls()))}
     return LoadRun(result, servers["postgres"], servers["redis"],
                    lab_load.save(result, s.results_dir, extra=servers))
 

@@ -25,6 +25,7 @@ import psycopg
 import redis
 
 from analysis import load, seeding
+from analysis.redis_instances import INSTANCES
 from analysis.stack import toggles
 from stack.api.seed import logins
 
@@ -77,18 +78,22 @@ def _now() -> datetime:
 
 
 # ------------------------------------------------------------------------------------- the faults
-def _outage(stack, service: str, down_s: float, stop: Callable[[object, str], None]) -> Window:
-    """``stop`` the service, leave it down ``down_s``, start it again; back once supervisord has it running."""
+def _outage(stack, services: tuple[str, ...], down_s: float, stop: Callable[[object, str], None]) -> Window:
+    """``stop`` the services, leave them down ``down_s``, start them again; back once supervisord has
+    them running."""
     rpc = stack.supervisor.rpc
     w = Window(_now(), _now())
-    stop(rpc, service)
+    for service in services:
+        stop(rpc, service)
     deadline = time.monotonic() + 30  # supervisord notices a killed process at its next tick
-    while rpc.getProcessInfo(service)["statename"] in {"RUNNING", "STARTING", "STOPPING"}:
-        if time.monotonic() > deadline:
-            raise ResilienceError(f"supervisord still reports {service} running 30 s after the fault")
-        time.sleep(0.1)
+    for service in services:
+        while rpc.getProcessInfo(service)["statename"] in {"RUNNING", "STARTING", "STOPPING"}:
+            if time.monotonic() > deadline:
+                raise ResilienceError(f"supervisord still reports {service} running 30 s after the fault")
+            time.sleep(0.1)
     time.sleep(down_s)
-    rpc.startProcess(service, True)
+    for service in services:
+        rpc.startProcess(service, True)
     w.back = _now()
     return w
 
@@ -107,15 +112,15 @@ def _kill_group(rpc, service: str) -> None:
 
 
 def _redis_stop(stack, t: Timing) -> Window:
-    return _outage(stack, "redis", t.redis_down_s, _stop)
+    return _outage(stack, tuple(i.service for i in INSTANCES), t.redis_down_s, _stop)  # both instances
 
 
 def _worker_kill(stack, t: Timing) -> Window:
-    return _outage(stack, "worker", t.worker_down_s, _kill_group)
+    return _outage(stack, ("worker",), t.worker_down_s, _kill_group)
 
 
 def _postgres_restart(stack, t: Timing) -> Window:
-    return _outage(stack, "postgres", 0.0, _stop)
+    return _outage(stack, ("postgres",), 0.0, _stop)
 
 
 def _truthsync_kill(stack, t: Timing) -> Window:
@@ -231,7 +236,8 @@ def run_fault(stack, name: str, t: Timing = Timing()) -> FaultRow:
     recovery = (late["timestamp"].max() - window.back).total_seconds() if len(late) else 0.0
     lost, note = _data_lost(s, name, writer.acked, t)
     if name == "redis-stop":
-        note.insert(0, f"caches refilled: {redis.Redis.from_url(s.redis_url).dbsize()} keys in Redis afterwards")
+        note.insert(0, f"caches refilled: {redis.Redis.from_url(s.redis_cache_url).dbsize()} keys in the cache "
+                       "Redis afterwards")
     return FaultRow(name, len(during), len(errors), round(recovery, 2), lost, len(writer.acked), "; ".join(note))
 
 

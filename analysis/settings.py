@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from analysis.redis_instances import CACHE, INSTANCES, MAIN
 from stack.replicas import REPLICATED, replica_of
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,6 +30,7 @@ class Port:
 PORTS: dict[str, Port] = {
     "postgres": Port(432, 5432),
     "redis": Port(379, 6379),
+    "redis-cache": Port(380, 6379),  # analysis.redis_instances: the evictable caches
     "prometheus": Port(90, 9090),
     "alertmanager": Port(93, 9093),
     # the lab's own Alertmanager webhook, up while a fault timeline plays (analysis.deliveries); no container
@@ -36,6 +38,7 @@ PORTS: dict[str, Port] = {
     "node-exporter": Port(100, 9100),
     "postgres-exporter": Port(187, 9187),
     "redis-exporter": Port(121, 9121),
+    "redis-cache-exporter": Port(122, 9121),
     "nginx-exporter": Port(113, 9113),
     "mtail": Port(903, 3903),
     "nginx": Port(80, 80),
@@ -150,11 +153,21 @@ class Settings:
         """Redis as the lab itself (collectors, resets, probes): user ``lab``."""
         return self.redis_url_as("lab")
 
-    def redis_url_as(self, user: str) -> str:
-        """Redis as one of the ACL users of ``REDIS_USERS``, with its generated password."""
+    @property
+    def redis_cache_url(self) -> str:
+        """The cache instance (analysis.redis_instances.CACHE) as the lab itself."""
+        return self.redis_url_as("lab", CACHE.service)
+
+    def redis_url_as(self, user: str, instance: str = MAIN.service) -> str:
+        """Redis ``instance`` as one of the ACL users of ``REDIS_USERS`` (the same users and passwords on
+        every instance), with its generated password."""
         if user not in REDIS_USERS:
             raise ValueError(f"no Redis user {user!r}; the lab's are {sorted(REDIS_USERS)}")
-        return f"redis://{user}:{self.secret(f'redis_{user}')}@{self.host}:{self.port('redis')}/0"
+        return f"redis://{user}:{self.secret(f'redis_{user}')}@{self.host}:{self.port(instance)}/0"
+
+    def redis_urls(self) -> dict[str, str]:
+        """Every Redis instance as the lab: {instance: url} (resets and collectors read them all)."""
+        return {i.service: self.redis_url_as("lab", i.service) for i in INSTANCES}
 
     @property
     def log_dir(self) -> Path:

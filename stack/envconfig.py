@@ -16,3 +16,12 @@ def number(env: dict[str, str], name: str, default: float, kind=float):
     if value <= 0:
         raise ConfigError(f"{name}={raw!r} must be positive")
     return value
+
+
+#: the evictable cache instance's URL (analysis.redis_instances); unset, the caches share ``REDIS_URL``
+CACHE_URL_ENV = "REDIS_CACHE_URL"
+
+
+def cache_redis_url(env: dict[str, str]) -> str:
+    """Where a service keeps what may be evicted (query caches): ``REDIS_CACHE_URL``, else ``REDIS_URL``."""
+    return env.get(CACHE_URL_ENV) or env.get("REDIS_URL", "")

@@ -68,7 +68,7 @@ def create_app(config: Config | None = None) -> FastAPI:
     l1: LocalCache = LocalCache(config.l1_size, config.l1_ttl_s)
     metrics = Metrics(registry, l1_size=lambda: len(l1))
     store = FactStore(config.database_url, config.db_pool)
-    l2 = SharedCache(config.redis_url, config.l2_ttl_s, config.l2_timeout_s,
+    l2 = SharedCache(config.cache_redis_url or config.redis_url, config.l2_ttl_s, config.l2_timeout_s,
                      on_error=metrics.l2_errors.inc) if config.l2 else None
     verifier = Verifier(store, l1, l2, metrics)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields
 
-from stack.envconfig import ConfigError
+from stack.envconfig import CACHE_URL_ENV, ConfigError
 from stack.toggle_spec import TOGGLES
 
 
@@ -14,6 +14,7 @@ class Config:
     port: int = 8000
     database_url: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
+    cache_redis_url: str = ""  # REDIS_CACHE_URL: the evictable instance the L2 lives in (unset: redis_url)
     log_file: str = ""  # empty: JSON lines on stderr
     service_name: str = "truthsync"
     l2: bool = TOGGLES["TRUTHSYNC_L2"].value == "on"
@@ -26,6 +27,7 @@ class Config:
     db_pool: int = 4
 
     _ENV = {"host": "HOST", "port": "PORT", "database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
+            "cache_redis_url": CACHE_URL_ENV,
             "log_file": "LOG_FILE", "service_name": "SERVICE_NAME"}
 
     @classmethod

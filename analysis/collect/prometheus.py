@@ -25,8 +25,9 @@ QUERIES: dict[str, str] = {
                      '(rate(http_request_duration_seconds_bucket{{service="{service}"}}[{window}])))',
     "cache_hit_ratio": 'sum(rate(sentinel_cache_requests_total{{result="hit"}}[{window}])) '
                        '/ sum(rate(sentinel_cache_requests_total[{window}]))',
-    "redis_hit_ratio": 'sum(rate(redis_keyspace_hits_total[{window}])) / (sum(rate(redis_keyspace_hits_total'
-                       '[{window}])) + sum(rate(redis_keyspace_misses_total[{window}])))',
+    "redis_hit_ratio": 'sum(rate(redis_keyspace_hits_total{{job="redis-cache-exporter"}}[{window}])) / '
+                       '(sum(rate(redis_keyspace_hits_total{{job="redis-cache-exporter"}}[{window}])) '
+                       '+ sum(rate(redis_keyspace_misses_total{{job="redis-cache-exporter"}}[{window}])))',
     "redis_commands_rate": 'sum(rate(redis_commands_processed_total[{window}]))',
     "redis_memory_bytes": 'redis_memory_used_bytes',
     "pg_commits_rate": 'sum by (datname) (rate(pg_stat_database_xact_commit[{window}]))',

@@ -1,4 +1,8 @@
-"""Redis ``INFO`` as tidy frames: snapshots, and the delta between two of them (what a run did)."""
+"""Redis ``INFO`` as tidy frames: snapshots, and the delta between two of them (what a run did).
+
+The stack runs two instances (analysis.redis_instances): ``snapshot_all`` labels each row with its
+``instance``, and a cache hit ratio is read from the cache instance alone (the main one's lookups are
+sessions, deny-list checks and counters, not cache hits)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -7,6 +11,7 @@ import pandas as pd
 import redis
 
 from analysis.collect import delta, tidy
+from analysis.redis_instances import CACHE
 
 #: INFO fields kept; counters get a delta, the rest (gauges) keep their latest value.
 COUNTERS = {"keyspace_hits", "keyspace_misses", "total_commands_processed", "total_connections_received",
@@ -38,13 +43,27 @@ def snapshot(url: str) -> pd.DataFrame:
     return tidy(rows)
 
 
+def snapshot_all(urls: dict[str, str]) -> pd.DataFrame:
+    """``snapshot`` of every instance ({instance: url}), each row labelled with its ``instance``."""
+    frames = [snapshot(url).assign(instance=name) for name, url in urls.items()]
+    return tidy(pd.concat(frames, ignore_index=True).to_dict("records")) if frames else tidy([])
+
+
 def changes(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """Counter increases (hits, misses, commands, per-command calls) and gauges as of ``after``."""
     return delta(before, after, COUNTERS)
 
 
+def cache_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the cache instance when ``frame`` covers several instances; else ``frame`` itself."""
+    return frame[frame["instance"] == CACHE.service] if "instance" in frame else frame
+
+
 def hit_ratio(frame: pd.DataFrame) -> float:
-    """keyspace_hits / (hits + misses) of a snapshot or delta; NaN when Redis saw no lookups."""
-    v = frame.set_index("metric")["value"]
-    hits, misses = v.get("keyspace_hits", 0.0), v.get("keyspace_misses", 0.0)
+    """keyspace_hits / (hits + misses) of a snapshot or delta (of the cache instance when the frame
+    covers several); NaN when Redis saw no lookups."""
+    rows = cache_rows(frame)
+    rows = rows[rows["metric"].isin(["keyspace_hits", "keyspace_misses"])]
+    hits = float(rows.loc[rows["metric"] == "keyspace_hits", "value"].sum())
+    misses = float(rows.loc[rows["metric"] == "keyspace_misses", "value"].sum())
     return float(hits / (hits + misses)) if hits + misses else float("nan")

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from analysis.redis_instances import INSTANCES, MAIN
 from analysis.settings import Settings
 from analysis.stack import n8n
 from stack.api.passwords import SEED_ITERATIONS
+from stack.envconfig import CACHE_URL_ENV
 from stack.replicas import replica_name
 
 
@@ -68,11 +70,14 @@ def _static_services() -> list[Service]:
                 image="postgres:16.6-bookworm", stop_signal="INT"),
         Service("redis", "core", Health("redis"), port="redis",
                 command="redis-server {config}/redis/redis.conf", image="redis:7.4.2-bookworm"),
+        Service("redis-cache", "core", Health("redis"), port="redis-cache",
+                command="redis-server {config}/redis/redis-cache.conf", image="redis:7.4.2-bookworm"),
         Service("api", "core", Health("http", "/health"), port="api", metrics_path="/metrics",
-                depends_on=("postgres", "redis"), command="{python} -m stack.api",
+                depends_on=("postgres", "redis", "redis-cache"), command="{python} -m stack.api",
                 # the seeded users' passwords are public (load tests derive them) and each Locust user logs in:
                 # at the API's default 600,000 iterations a login costs CPU-seconds, so the lab keeps their count
-                environment={**_PY_ENV, **_PROBE_DB, "REDIS_URL": "{redis_url_api}", "SENTINEL_ADMIN_TOKEN": "{admin_token}",
+                environment={**_PY_ENV, **_PROBE_DB, "REDIS_URL": "{redis_url_api}",
+                             CACHE_URL_ENV: "{redis_cache_url_api}", "SENTINEL_ADMIN_TOKEN": "{admin_token}",
                              "SENTINEL_PASSWORD_ITERATIONS": str(SEED_ITERATIONS),
                              "SENTINEL_JWT_SECRET": "{jwt_secret}"}),
         Service("worker", "core", Health("http", "/health"), port="worker", metrics_path="/metrics",
@@ -114,11 +119,7 @@ def _static_services() -> list[Service]:
                 image="quay.io/prometheuscommunity/postgres-exporter:v0.16.0",
                 command="prometheus-postgres-exporter --web.listen-address={host}:{port}",
                 environment={"DATA_SOURCE_NAME": "{monitor_url}?sslmode=disable"}),
-        Service("redis-exporter", "observability", Health("http", "/metrics"), port="redis-exporter",
-                metrics_path="/metrics", depends_on=("redis",), image="oliver006/redis_exporter:v1.67.0",
-                command="prometheus-redis-exporter -web.listen-address {host}:{port}",
-                environment={"REDIS_ADDR": "redis://{host}:{port_redis}", "REDIS_USER": "exporter",
-                             "REDIS_PASSWORD": "{redis_password_exporter}"}),
+        *(_redis_exporter(i.service) for i in INSTANCES),
         Service("nginx-exporter", "observability", Health("http", "/metrics"), port="nginx-exporter",
                 metrics_path="/metrics", depends_on=("nginx",), image="nginx/nginx-prometheus-exporter:1.4.0",
                 command=("prometheus-nginx-exporter -nginx.scrape-uri http://{host}:{port_nginx_status}/stub_status "
@@ -135,19 +136,32 @@ def _static_services() -> list[Service]:
                 why_not_local="one-shot job importing n8n's workflows before n8n starts; needs n8n's image"),
         # remediation (pattern P3)
         Service("remediator", "ai", Health("http", "/health"), port="remediator", metrics_path="/metrics",
-                depends_on=("redis",), command="{python} -m stack.remediator",
-                environment={**_PY_ENV, "REDIS_URL": "{redis_url_remediator}", "SUPERVISOR_SOCK": "{run}/supervisor.sock",
+                depends_on=("redis", "redis-cache"), command="{python} -m stack.remediator",
+                environment={**_PY_ENV, "REDIS_URL": "{redis_url_remediator}",
+                             CACHE_URL_ENV: "{redis_cache_url_remediator}", "SUPERVISOR_SOCK": "{run}/supervisor.sock",
                              "REMEDIATOR_TOKEN": "{remediator_token}",
                              "REMEDIATOR_ALERT_TOKEN_FILE": "{alert_token_file}"}),
     ]
+
+
+def _redis_exporter(instance: str) -> Service:
+    """One exporter per Redis instance (``redis-exporter``, ``redis-cache-exporter``), as the read-only user."""
+    name = "redis-exporter" if instance == MAIN.service else f"{instance}-exporter"
+    return Service(name, "observability", Health("http", "/metrics"), port=name,
+                   metrics_path="/metrics", depends_on=(instance,), image="oliver006/redis_exporter:v1.67.0",
+                   command="prometheus-redis-exporter -web.listen-address {host}:{port}",
+                   environment={"REDIS_ADDR": f"redis://{{host}}:{{port_{instance.replace('-', '_')}}}",
+                                "REDIS_USER": "exporter", "REDIS_PASSWORD": "{redis_password_exporter}"})
 
 
 def truthsync_instances(n: int) -> list[Service]:
     """``truthsync-1`` … ``truthsync-n``, each its own process and port, all behind Nginx."""
     return [Service(replica_name("truthsync", i), "verification", Health("http", "/health"),
                     port=replica_name("truthsync", i),
-                    metrics_path="/metrics", depends_on=("postgres", "redis"),
-                    command="{python} -m truthsync", environment={**_PY_ENV, "REDIS_URL": "{redis_url_truthsync}"})
+                    metrics_path="/metrics", depends_on=("postgres", "redis", "redis-cache"),
+                    command="{python} -m truthsync",
+                    environment={**_PY_ENV, "REDIS_URL": "{redis_url_truthsync}",
+                                 CACHE_URL_ENV: "{redis_cache_url_truthsync}"})
             for i in range(1, n + 1)]
 
 

@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from analysis.settings import PORTS, REPO, Settings
+from analysis import redis_instances
+from analysis.settings import PORTS, REDIS_USERS, REPO, Settings
 from analysis.stack import catalogue, toggles
 from analysis.stack.base import ServiceStatus, StackError
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
@@ -30,7 +31,7 @@ ENV_EXAMPLE = REPO / ".env.example"
 PROJECT = "sentinel-lab"
 
 #: services published on 127.0.0.1, each as HOST_PORT_<NAME> in compose.yml
-PUBLISHED = ("postgres", "redis", "api", "remediator", "nginx", "prometheus", "alertmanager",
+PUBLISHED = ("postgres", "redis", "redis-cache", "api", "remediator", "nginx", "prometheus", "alertmanager",
              "grafana", "loki", "frontend", "ollama", "n8n")
 #: the role mtail plays locally is Alloy's metrics stage in compose
 NOT_IN_COMPOSE = ("mtail",)
@@ -65,8 +66,32 @@ def compose_services(settings: Settings) -> list[str]:
     return names + [n for n in ONE_SHOT if n not in names]
 
 
-def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
-    """The context the shared templates get in compose: service names as hosts, container ports."""
+def redis_passwords(env: dict[str, str]) -> dict[str, str]:
+    """Each Redis ACL user's password from the .env values (``REDIS_PASSWORD_<USER>``)."""
+    missing = [redis_password_var(u) for u in REDIS_USERS if not env.get(redis_password_var(u))]
+    if missing:
+        raise StackError(f"set {', '.join(missing)} in .env (URL-safe secrets; or move .env away and "
+                         f"`sentinel-lab up --stack compose` writes a new one from .env.example)")
+    return {u: env[redis_password_var(u)] for u in REDIS_USERS}
+
+
+def redis_password_var(user: str) -> str:
+    return f"REDIS_PASSWORD_{user.upper()}"
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``NAME=value`` lines of a compose env file (comments and blank lines skipped)."""
+    values = {}
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and not line.lstrip().startswith("#"):
+            values[name.strip()] = value.strip()
+    return values
+
+
+def render_context(settings: Settings, toggle_values: dict[str, str], redis_passwords_: dict[str, str]) -> dict:
+    """The context the shared templates get in compose: service names as hosts, container ports; the
+    Redis ACL users with their passwords' SHA-256 (``redis_passwords``)."""
     svc = {name: {"host": name, "port": port.container} for name, port in PORTS.items()
            if port.container and name not in REPLICATED}  # not the lab's own receiver (local only)
     svc["nginx-status"] = {"host": "nginx", "port": PORTS["nginx-status"].container}
@@ -94,12 +119,14 @@ def render_context(settings: Settings, toggle_values: dict[str, str]) -> dict:
         "toggles": {**toggles.defaults(), **toggle_values},
         "alert_token_file": "/run/secrets/alert_token",  # compose's secret of the same name (.env: ALERT_TOKEN)
         "pgaudit": True,  # compose's Postgres image has it (stack/docker/postgres.Dockerfile)
+        "redis_instances": redis_instances.BY_SERVICE,
+        "redis_acl": redis_instances.acl(REDIS_USERS, redis_passwords_),
     }
 
 
 def lab_env(settings: Settings, config_dir: Path) -> dict[str, str]:
     """What the lab sets for compose itself: where the rendered configs are, and the published ports."""
-    env = {"SENTINEL_CONFIG_DIR": str(config_dir)}
+    env = {"SENTINEL_CONFIG_DIR": str(config_dir), "LAB_UID": str(os.getuid()), "LAB_GID": str(os.getgid())}
     env.update({f"HOST_PORT_{n.upper().replace('-', '_')}": str(settings.port(n)) for n in PUBLISHED})
     return env
 
@@ -120,7 +147,7 @@ def write_env_from_example(example: Path, target: Path) -> list[str]:
     for line in example.read_text().splitlines():
         name, sep, value = line.partition("=")
         if sep and not line.lstrip().startswith("#") and not value.strip() \
-                and re.search(r"(PASSWORD|TOKEN|KEY)$", name.strip()):
+                and re.search(r"(PASSWORD|TOKEN|KEY)(_[A-Z]+)?$", name.strip()):
             line = f"{name}={secrets.token_urlsafe(24)}"
             generated.append(name.strip())
         lines.append(line)
@@ -280,7 +307,11 @@ class ComposeStack:
     def _prepare(self, toggle_values: dict[str, str]) -> dict[str, str]:
         """Rendered configs, lab.env and the toggles record for ``toggle_values``; returns config digests."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        digests = render_configs(CONFIG_SRC, self.config_dir, render_context(self.settings, toggle_values))
+        passwords = redis_passwords(read_env_file(self.env_file))
+        digests = render_configs(CONFIG_SRC, self.config_dir, render_context(self.settings, toggle_values, passwords))
+        for conf in (self.config_dir / "redis").glob("*.conf"):  # ACL hashes: read by Redis as LAB_UID only
+            conf.chmod(0o600)
+        self._share_lab_password(passwords["lab"])
         env = lab_env(self.settings, self.config_dir.resolve())
         self.lab_env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         (self.config_dir / "toggles").mkdir(exist_ok=True)
@@ -290,6 +321,17 @@ class ComposeStack:
         (self.dir / "toggles.json").write_text(json.dumps(toggle_values, indent=2, sort_keys=True))
         (self.dir / "digests.json").write_text(json.dumps(digests, indent=2, sort_keys=True))
         return digests
+
+    def _share_lab_password(self, password: str) -> None:
+        """The lab's collectors reach compose's Redis as ``lab`` with .env's password (Settings.secret's file)."""
+        path = self.settings.run_dir / "secrets" / "redis_lab"
+        if path.exists() and path.read_text().strip() == password:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
 
     def _digests(self) -> dict[str, str]:
         path = self.dir / "digests.json"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 
+from analysis import redis_instances
 from analysis.settings import Settings
 from analysis.stack import catalogue, health, toggles
 from analysis.stack.base import ServiceStatus, StackError
@@ -154,7 +155,8 @@ class LocalStack:
         if not proc or proc.get("statename") != "RUNNING":
             return ServiceStatus(s.name, "stopped", port, url, None, (proc or {}).get("statename", "not started"))
         ok, detail = health.check(s, self.settings.host, port, pg_socket_dir=str(self.run / "pgsocket"),
-                                  redis_url=self.settings.redis_url)
+                                  redis_url=(self.settings.redis_url_as("lab", s.name)
+                                             if s.name in redis_instances.BY_SERVICE else None))
         return ServiceStatus(s.name, "healthy" if ok else "unhealthy", port, url, proc.get("pid"), detail)
 
     def _failure(self, s: Service, detail: str) -> StackError:

@@ -3,7 +3,6 @@ configs rendered from ``stack/config/`` and each service's supervisord program. 
 stops a service; ``local.py`` does that (process control)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 
+from analysis import redis_instances
 from analysis.settings import LOCAL_PORTS, REDIS_USERS, REPO, Settings
 from analysis.stack import private, toggles
 from analysis.stack.base import StackError
@@ -88,10 +88,8 @@ class Provision:
             or [f"{s.host}:{s.port(replica_name('truthsync', 1))}"],
             "toggles": {**toggles.defaults(), **toggle_values},
             "alert_token_file": str(s.secret_file("alert_token")),
-            "redis_acl": [{"name": user, "rules": rules,
-                           "password_sha256": hashlib.sha256(s.secret(f"redis_{user}").encode()).hexdigest()}
-                          for user, rules in REDIS_USERS.items()],
-            "pgaudit": PGAUDIT,
+            "redis_acl": redis_instances.acl(REDIS_USERS, {u: s.secret(f"redis_{u}") for u in REDIS_USERS}),
+            "pgaudit": PGAUDIT, "redis_instances": redis_instances.BY_SERVICE,
             "n8n": s.n8n,  # alerts reach the local n8n too (LAB_N8N=1)
         }
 
@@ -102,6 +100,8 @@ class Provision:
                 "logs": str(s.log_dir), "database_url": s.database_url, "redis_url": s.redis_url,
                 "probe_database_url": s.probe_database_url,
                 **{f"redis_url_{user}": s.redis_url_as(user) for user in REDIS_USERS},
+                **{f"redis_cache_url_{user}": s.redis_url_as(user, redis_instances.CACHE.service)
+                   for user in REDIS_USERS},
                 "redis_password_exporter": s.secret("redis_exporter"),
                 "pg_bin": str(PG_BIN), "admin_token": s.secret("admin_token"), "jwt_secret": s.secret("jwt_secret"),
                 "remediator_token": s.secret("remediator_token"),

@@ -65,14 +65,18 @@ class Sentinel:
 
 def build(config: ApiConfig) -> Sentinel:
     metrics = Metrics()
-    redis = aioredis.Redis.from_url(config.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
-                                    retry=Retry(NoBackoff(), 0), health_check_interval=0)
+    def client(url: str) -> aioredis.Redis:
+        return aioredis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5,
+                                       retry=Retry(NoBackoff(), 0), health_check_interval=0)
+    redis = client(config.redis_url)
+    cache_url = config.cache_redis_url or config.redis_url  # the evictable instance (analysis.redis_instances)
+    cache_redis = redis if cache_url == config.redis_url else client(cache_url)
     sessions = (RedisSessions(redis, config.session_ttl_s, metrics) if config.sessions == "redis"
                 else JwtSessions(redis, config.jwt_secret, config.session_ttl_s, metrics))
     return Sentinel(
         config=config, metrics=metrics, pool=make_pool(config.database_url, config.db_pool_size, metrics.db_queries),
         redis=redis, sessions=sessions,
-        cache=DashboardCache(redis, config.cache_ttl_s, metrics) if config.cache_on else None,
+        cache=DashboardCache(redis, config.cache_ttl_s, metrics, values=cache_redis) if config.cache_on else None,
         ratelimiter=ratelimit.make(config.ratelimit, redis, config.ratelimit_per_min, config.ratelimit_window_s,
                                    metrics),
         hub=Hub(redis, metrics) if config.notify == "pubsub" else None,
@@ -138,6 +142,8 @@ def create_app(config: ApiConfig | None = None) -> FastAPI:
             await sentinel.hub.close()
         await sentinel.tasks.close()
         await sentinel.redis.aclose()
+        if sentinel.cache is not None and sentinel.cache.values is not sentinel.redis:
+            await sentinel.cache.values.aclose()
         await sentinel.pool.close()
         if sentinel.probe_pool is not None:
             await sentinel.probe_pool.close()

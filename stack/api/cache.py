@@ -7,6 +7,8 @@ slow reader stores under the old generation is never read again. A failed
 invalidation is remembered and retried before the next lookup, which bypasses the
 cache until it succeeds. Stampedes: one recompute per key in this process
 (a shared future) and across processes (a short Redis lock; others wait for the value).
+Values and locks live in the evictable cache instance (``values``); generations in the main,
+never-evicting one: an evicted generation would make an old generation's value reachable again.
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ LOCK_TTL_MS = 5000
 
 
 class DashboardCache:
-    def __init__(self, redis: aioredis.Redis, ttl_s: float, metrics: Metrics, wait_step_s: float = 0.02):
-        self.redis = redis
+    def __init__(self, redis: aioredis.Redis, ttl_s: float, metrics: Metrics, wait_step_s: float = 0.02,
+                 values: aioredis.Redis | None = None):
+        self.redis = redis  # generations (analysis.redis_instances.MAIN)
+        self.values = values or redis  # values and locks (analysis.redis_instances.CACHE)
         self.ttl_ms = int(ttl_s * 1000)
         self.metrics = metrics
         self.wait_step_s = wait_step_s
@@ -46,7 +50,7 @@ class DashboardCache:
             await self._retry_invalidations()
             generation = await self.redis.get(self.generation_key(tenant_id))
             key = f"{PREFIX}dashboard:{tenant_id}:{(generation or b'0').decode()}"
-            raw = await self.redis.get(key)
+            raw = await self.values.get(key)
         except (RedisError, OSError) as exc:
             return await self._fallback(compute, exc)
         counted = not lab_probe.is_probe_tenant(tenant_id)  # the lab's probes are not the workload's lookups
@@ -80,14 +84,14 @@ class DashboardCache:
     async def _fill(self, key: str, compute: Callable[[], Awaitable[dict]]) -> dict:
         lock = f"{key}:lock"
         try:
-            owner = await self.redis.set(lock, b"1", nx=True, px=LOCK_TTL_MS)
+            owner = await self.values.set(lock, b"1", nx=True, px=LOCK_TTL_MS)
             if not owner:  # another process computes it: wait for its value, up to the lock's lifetime
                 for _ in range(int(LOCK_TTL_MS / 1000 / self.wait_step_s)):
                     await asyncio.sleep(self.wait_step_s)
-                    raw = await self.redis.get(key)
+                    raw = await self.values.get(key)
                     if raw is not None:
                         return codec.loads(raw)
-                    if not await self.redis.exists(lock):
+                    if not await self.values.exists(lock):
                         break
         except (RedisError, OSError) as exc:
             self.metrics.redis_errors.labels("cache").inc()
@@ -98,7 +102,7 @@ class DashboardCache:
             await self._release(lock)
             raise
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self.values.pipeline(transaction=True) as pipe:
                 await pipe.set(key, codec.dumps(value), px=self.ttl_ms).delete(lock).execute()
         except (RedisError, OSError) as exc:
             self.metrics.redis_errors.labels("cache").inc()
@@ -108,7 +112,7 @@ class DashboardCache:
     async def _release(self, lock: str) -> None:
         """Let waiting processes compute for themselves at once instead of waiting out the lock."""
         try:
-            await self.redis.delete(lock)
+            await self.values.delete(lock)
         except (RedisError, OSError):
             pass  # the lock expires by itself within LOCK_TTL_MS
 

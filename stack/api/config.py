@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from stack.api.passwords import ITERATIONS
-from stack.envconfig import ConfigError, number
+from stack.envconfig import ConfigError, cache_redis_url, number
 from stack.toggle_spec import TOGGLES
 
 
@@ -14,6 +14,7 @@ from stack.toggle_spec import TOGGLES
 class ApiConfig:
     database_url: str
     redis_url: str
+    cache_redis_url: str = ""  # REDIS_CACHE_URL: the evictable instance dashboard values live in (unset: redis_url)
     probe_database_url: str | None = field(default=None, repr=False)  # PROBE_DATABASE_URL (stack.lab_probe)
     host: str = "127.0.0.1"
     port: int = 8000
@@ -53,6 +54,7 @@ class ApiConfig:
         secret = env.get("SENTINEL_JWT_SECRET", "")
         values = dict(
             database_url=env.get("DATABASE_URL", ""), redis_url=env.get("REDIS_URL", ""),
+            cache_redis_url=cache_redis_url(env),
             probe_database_url=env.get("PROBE_DATABASE_URL") or None,
             host=env.get("HOST", "127.0.0.1"), port=int(env.get("PORT", "8000")),
             service_name=env.get("SERVICE_NAME", "api"), log_file=env.get("LOG_FILE") or None,

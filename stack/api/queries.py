@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 WINDOWS = {"24h": "24 hours", "7d": "7 days"}
@@ -78,13 +79,20 @@ async def get_incident(pool: AsyncConnectionPool, tenant_id: int, incident_id: i
         return await cur.fetchone()
 
 
-async def create_incident(pool: AsyncConnectionPool, tenant_id: int, user_id: int, fields: dict) -> dict:
-    async with pool.connection() as conn:
+async def create_incident(pool: AsyncConnectionPool, tenant_id: int, user_id: int, fields: dict,
+                          task: str) -> tuple[dict, list]:
+    """The new incident and the args of its ``task`` (incident, tenant, outbox row), the task written to
+    the outbox in the same transaction: it is never lost, whatever happens to its message (the worker's
+    sweep re-sends it)."""
+    async with pool.connection() as conn, conn.transaction():
         cur = await conn.execute(
             "INSERT INTO incidents (tenant_id, service, severity, status, title, body, created_by) "
             f"VALUES (%(tenant)s, %(service)s, %(severity)s, 'open', %(title)s, %(body)s, %(user)s) "
             f"RETURNING {INCIDENT_COLUMNS}", {**fields, "tenant": tenant_id, "user": user_id})
-        return await cur.fetchone()
+        row = await cur.fetchone()
+        args = [row["id"], tenant_id]
+        cur = await conn.execute("INSERT INTO task_outbox (task, args) VALUES (%s, %s) RETURNING id", (task, Jsonb(args)))
+        return row, [*args, (await cur.fetchone())["id"]]  # the task marks its outbox row done
 
 
 async def update_incident(pool: AsyncConnectionPool, tenant_id: int, incident_id: int, fields: dict) -> dict | None:

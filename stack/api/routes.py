@@ -16,6 +16,7 @@ from stack.api.login_guard import FAILURES as LOGIN_FAILURES
 from stack.api.login_guard import WINDOW_MS as LOGIN_WINDOW_MS
 from stack.api.sessions import Principal, SessionError, SessionsUnavailable
 from stack.api.storable import BIGINT_MAX, StorableText
+from stack.worker.app import INCIDENT_CREATED
 
 Severity = Literal["critical", "high", "medium", "low"]
 Status = Literal["open", "acknowledged", "resolved"]
@@ -150,11 +151,12 @@ async def get_incident(request: Request, incident_id: int = Path(le=BIGINT_MAX),
 @router.post("/incidents", tags=["incidents"], status_code=201, summary="Open an incident")
 async def create_incident(body: NewIncident, request: Request, who: Principal = Depends(principal)):
     app = request.app.state.sentinel
-    row = await queries.create_incident(app.pool_for(who.tenant_id), who.tenant_id, who.user_id, body.model_dump())
+    row, task_args = await queries.create_incident(app.pool_for(who.tenant_id), who.tenant_id, who.user_id,
+                                                   body.model_dump(), INCIDENT_CREATED)
     await app.after_write(who.tenant_id)
     if app.hub is not None:
         await app.hub.publish(row)
-    app.tasks.send("sentinel.incident_created", [row["id"], who.tenant_id])
+    app.tasks.send(INCIDENT_CREATED, task_args)
     return json(row, 201)
 
 

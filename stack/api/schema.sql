@@ -61,6 +61,20 @@ CREATE TABLE IF NOT EXISTS incident_events (
 -- the worker looks an incident's events up to run a redelivered task only once
 CREATE INDEX IF NOT EXISTS incident_events_incident ON incident_events (incident_id, kind);
 
+-- the transactional outbox: a task the API enqueues is first written here in the request's own transaction,
+-- and marked done by the task in the transaction of its effect; the worker's sweep re-sends what stays
+-- pending (a message the broker lost: taken by a worker that was killed before it recorded it as unacked)
+CREATE TABLE IF NOT EXISTS task_outbox (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task        text NOT NULL,
+    args        jsonb NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    sent_at     timestamptz NOT NULL DEFAULT now(),  -- last (re)send
+    sends       integer NOT NULL DEFAULT 1,
+    done_at     timestamptz
+);
+CREATE INDEX IF NOT EXISTS task_outbox_pending ON task_outbox (sent_at) WHERE done_at IS NULL;
+
 CREATE TABLE IF NOT EXISTS tenant_reports (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     tenant_id   integer NOT NULL REFERENCES tenants(id),

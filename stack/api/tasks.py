@@ -2,7 +2,8 @@
 
 A bare ``Celery(broker=REDIS_URL)`` client sends by task name; the send runs in
 a thread in the background, with no connection retries, and each outcome is
-counted in ``sentinel_tasks_enqueued_total{outcome}``.
+counted in ``sentinel_tasks_enqueued_total{outcome}``. A task the route wrote to the outbox
+(``queries.create_incident``) and could not send is re-sent by the worker's sweep.
 """
 from __future__ import annotations
 

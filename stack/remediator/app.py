@@ -21,6 +21,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pydantic import BaseModel, Field
 
+from stack.envconfig import cache_redis_url
 from stack.remediator.actions import ActionRefused, default_actions
 from stack.remediator.guard import Guard, Verdict, episode_key
 from stack.remediator.policy import DEFAULT_POLICY, Policy, Rule
@@ -73,7 +74,7 @@ class Audit:
 def create_app(env: dict[str, str] | None = None) -> FastAPI:
     env = dict(os.environ if env is None else env)
     mode = TOGGLES["REMEDIATOR_MODE"].read(env)
-    actions = default_actions(env.get("REDIS_URL", "redis://127.0.0.1:6379/0"), env.get("SUPERVISOR_SOCK"))
+    actions = default_actions(cache_redis_url(env) or "redis://127.0.0.1:6379/0", env.get("SUPERVISOR_SOCK"))
     policy = Policy.load(Path(env.get("REMEDIATOR_POLICY", DEFAULT_POLICY)), set(actions),
                          TOGGLES["REMEDIATOR_COOLDOWN_S"].read(env))
     guard = Guard(policy, TOGGLES["REMEDIATOR_BUDGET_PER_H"].read(env))

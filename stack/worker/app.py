@@ -22,6 +22,7 @@ INCIDENT_CREATED = "sentinel.incident_created"
 HEALTH_SNAPSHOT = "sentinel.health_snapshot"
 CLEANUP = "sentinel.cleanup"
 TENANT_REPORT = "sentinel.tenant_report"
+OUTBOX_SWEEP = "sentinel.outbox_sweep"
 
 celery_app = Celery("sentinel", broker=REDIS_URL, backend=REDIS_URL, include=["stack.worker.tasks"])
 celery_app.conf.update(
@@ -42,6 +43,8 @@ celery_app.conf.update(
         # a snapshot older than its period is worthless: let it expire rather than pile up
         "health-snapshot": {"task": HEALTH_SNAPSHOT, "schedule": 5.0, "options": {"expires": 10}},
         "cleanup": {"task": CLEANUP, "schedule": 60.0, "options": {"expires": 120}},
+        # re-sends outbox tasks whose message was lost (stack.worker.tasks.outbox_sweep)
+        "outbox-sweep": {"task": OUTBOX_SWEEP, "schedule": 5.0, "options": {"expires": 10}},
     },
 )
 

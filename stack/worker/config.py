@@ -5,7 +5,8 @@ import os
 from dataclasses import dataclass
 
 from stack.envconfig import ConfigError, number
-from stack.toggle_spec import TOGGLES
+from stack.toggle_spec import ONOFF, TOGGLES
+from stack.worker.app import VISIBILITY_TIMEOUT_S
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class WorkerConfig:
     queues: tuple[str, ...] = ("celery",)  # SENTINEL_CELERY_QUEUES, comma-separated
     snapshot_retention_s: int = 3600  # SENTINEL_SNAPSHOT_RETENTION_S
     event_retention_s: int = 7 * 86400  # SENTINEL_EVENT_RETENTION_S
+    outbox_sweep: bool = True  # SENTINEL_OUTBOX_SWEEP=off only to show what it prevents (a positive control)
+    #: SENTINEL_OUTBOX_RESEND_S: an outbox task pending this long after its last send is sent again
+    outbox_resend_s: float = float(VISIBILITY_TIMEOUT_S)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> "WorkerConfig":
@@ -31,6 +35,9 @@ class WorkerConfig:
         if missing:
             raise ConfigError(f"set {' and '.join(missing)} (postgresql://… and redis://…) before starting the worker")
         metrics = TOGGLES["SENTINEL_CELERY_METRICS"].read(env)
+        sweep = env.get("SENTINEL_OUTBOX_SWEEP", "on").strip().lower()
+        if sweep not in ONOFF:
+            raise ConfigError(f"SENTINEL_OUTBOX_SWEEP={sweep!r}: choose one of {', '.join(ONOFF)}")
         queues = tuple(q.strip() for q in (env.get("SENTINEL_CELERY_QUEUES") or "celery").split(",") if q.strip())
         return cls(
             database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"],
@@ -42,4 +49,6 @@ class WorkerConfig:
             queues=queues or ("celery",),
             snapshot_retention_s=number(env, "SENTINEL_SNAPSHOT_RETENTION_S", 3600, int),
             event_retention_s=number(env, "SENTINEL_EVENT_RETENTION_S", 7 * 86400, int),
+            outbox_sweep=sweep == "on",
+            outbox_resend_s=number(env, "SENTINEL_OUTBOX_RESEND_S", float(VISIBILITY_TIMEOUT_S)),
         )

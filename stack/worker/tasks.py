@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from stack import lab_probe
 from stack.worker import tasklog  # noqa: F401  one timed log line per task
-from stack.worker.app import CLEANUP, HEALTH_SNAPSHOT, INCIDENT_CREATED, TENANT_REPORT, celery_app
+from stack.worker.app import CLEANUP, HEALTH_SNAPSHOT, INCIDENT_CREATED, OUTBOX_SWEEP, TENANT_REPORT, celery_app
 from stack.worker.config import WorkerConfig
 from stack.worker.queues import queue_lengths
 
@@ -63,22 +63,32 @@ def rds() -> redis.Redis:
 
 
 @celery_app.task(name=INCIDENT_CREATED, bind=True, **_RETRY)
-def incident_created(self, incident_id: int, tenant_id: int) -> int:
-    """Record the creation event and count it per tenant; returns the event id. A message delivered again
-    (its worker was killed before acknowledging it) carries the same task id and finds its event there."""
-    conn, task_id = db(tenant_id), self.request.id or ""
-    row = conn.execute(
-        "INSERT INTO incident_events (incident_id, kind, detail) "
-        "SELECT id, 'created', jsonb_build_object('tenant_id', tenant_id, 'service', service, "
-        "'severity', severity, 'task_id', %(task)s::text) FROM incidents WHERE id = %(id)s AND tenant_id = %(tenant)s "
-        "AND NOT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %(id)s AND kind = 'created' "
-        "AND detail->>'task_id' = %(task)s) RETURNING id",
-        {"task": task_id, "id": incident_id, "tenant": tenant_id}).fetchone()
+def incident_created(self, incident_id: int, tenant_id: int, outbox_id: int | None = None) -> int:
+    """Record the creation event and count it per tenant; returns the event id. Each send has its effect
+    once: a message delivered again (its worker was killed before acknowledging it) carries the same task
+    id, and one the outbox sweep re-sent (its message was lost) the same outbox row, which the event and
+    ``done_at`` commit with, under a lock on that row (the original may still be running)."""
+    conn = db(tenant_id)
+    key, value = ("outbox_id", str(outbox_id)) if outbox_id is not None else ("task_id", self.request.id or "")
+    with conn.transaction():
+        if outbox_id is not None:
+            conn.execute("SELECT 1 FROM task_outbox WHERE id = %s FOR UPDATE", (outbox_id,))
+        row = conn.execute(
+            "INSERT INTO incident_events (incident_id, kind, detail) "
+            "SELECT id, 'created', jsonb_build_object('tenant_id', tenant_id, 'service', service, "
+            "'severity', severity, 'task_id', %(task)s::text, %(key)s::text, %(value)s::text) "
+            "FROM incidents WHERE id = %(id)s AND tenant_id = %(tenant)s "
+            "AND NOT EXISTS (SELECT 1 FROM incident_events WHERE incident_id = %(id)s AND kind = 'created' "
+            "AND detail->>%(key)s = %(value)s) RETURNING id",
+            {"task": self.request.id or "", "key": key, "value": value, "id": incident_id,
+             "tenant": tenant_id}).fetchone()
+        if outbox_id is not None:
+            conn.execute("UPDATE task_outbox SET done_at = now() WHERE id = %s AND done_at IS NULL", (outbox_id,))
     if row is None:
         done = conn.execute("SELECT id FROM incident_events WHERE incident_id = %s AND kind = 'created' "
-                            "AND detail->>'task_id' = %s", (incident_id, task_id)).fetchone()
+                            "AND detail->>%s = %s", (incident_id, key, value)).fetchone()
         if done:
-            return done[0]  # delivered again after a worker died: its effect happened once already
+            return done[0]  # delivered or sent again: its effect happened once already
         raise LookupError(f"incident {incident_id} of tenant {tenant_id} does not exist; "
                           "enqueue the task after the incident is committed")
     try:
@@ -86,6 +96,24 @@ def incident_created(self, incident_id: int, tenant_id: int) -> int:
     except redis.RedisError as exc:
         log.warning("per-tenant counter not updated: %s", exc, extra={"tenant": tenant_id})
     return row[0]
+
+
+@celery_app.task(name=OUTBOX_SWEEP, **_RETRY)
+def outbox_sweep() -> int:
+    """Re-send every outbox task still pending ``outbox_resend_s`` after its last send (its message was
+    lost, or its worker died); returns how many. Tasks are idempotent, so a slow original does no harm."""
+    cfg = config()
+    if not cfg.outbox_sweep:
+        return 0
+    rows = db().execute(
+        "UPDATE task_outbox SET sent_at = now(), sends = sends + 1 WHERE id IN (SELECT id FROM task_outbox "
+        "WHERE done_at IS NULL AND sent_at < now() - make_interval(secs => %s) ORDER BY id LIMIT 1000 "
+        "FOR UPDATE SKIP LOCKED) RETURNING id, task, args", (cfg.outbox_resend_s,)).fetchall()
+    for outbox_id, task, args in rows:
+        celery_app.send_task(task, args=[*args, outbox_id])
+    if rows:
+        log.warning("outbox sweep re-sent %d task(s) still pending after %.0f s", len(rows), cfg.outbox_resend_s)
+    return len(rows)
 
 
 @celery_app.task(name=HEALTH_SNAPSHOT, **_RETRY)
@@ -115,6 +143,8 @@ def cleanup() -> dict:
                              (cfg.snapshot_retention_s,)).rowcount
     events = conn.execute("DELETE FROM incident_events WHERE created_at < now() - make_interval(secs => %s)",
                           (cfg.event_retention_s,)).rowcount
+    conn.execute("DELETE FROM task_outbox WHERE done_at < now() - make_interval(secs => %s)",
+                 (cfg.event_retention_s,))
     log.info("cleanup deleted %d snapshots and %d incident events", snapshots, events)
     return {"health_snapshots": snapshots, "incident_events": events}
 

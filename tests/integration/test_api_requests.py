@@ -5,6 +5,7 @@ import logging
 from datetime import datetime, timezone
 
 import orjson
+import psycopg
 import pytest
 import redis
 from api_support import config, login, metric, seeded_database, serve
@@ -68,7 +69,11 @@ async def test_creating_an_incident_enqueues_the_worker_task(dsn, redis_url):
             await asyncio.sleep(0.05)
     message = json.loads(broker.lpop("celery"))
     assert message["headers"]["task"] == "sentinel.incident_created"
-    assert json.loads(__import__("base64").b64decode(message["body"]))[0] == [created["id"], 1]
+    incident, tenant, outbox = json.loads(__import__("base64").b64decode(message["body"]))[0]
+    assert [incident, tenant] == [created["id"], 1]
+    with psycopg.connect(dsn) as conn:  # written with the incident: the worker's sweep re-sends it if lost
+        row = conn.execute("SELECT task, args, done_at FROM task_outbox WHERE id = %s", (outbox,)).fetchone()
+    assert row == ("sentinel.incident_created", [created["id"], 1], None)
 
 
 async def test_creating_an_incident_with_redis_down_still_succeeds(dsn, private_redis):

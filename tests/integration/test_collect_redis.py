@@ -7,6 +7,7 @@ import pytest
 import redis
 
 from analysis.collect import redis as redis_collect
+from analysis.redis_instances import CACHE, MAIN
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +60,23 @@ def test_an_unreachable_redis_says_so(private_redis):
     private_redis.stop()
     with pytest.raises(ConnectionError, match="is Redis running"):
         redis_collect.snapshot(private_redis.url)
+
+
+def test_across_both_instances_the_hit_ratio_is_the_cache_instances_and_commands_add_up(private_redis, redis_url):
+    """Sessions and counters answer lookups on the main instance; only the cache instance's are cache hits."""
+    urls = {MAIN.service: private_redis.url, CACHE.service: redis_url}
+    main, cache = (redis.Redis.from_url(urls[n]) for n in (MAIN.service, CACHE.service))
+    main.set("session", "v")
+    cache.set("collect-test:dashboard", "v")
+    before = redis_collect.snapshot_all(urls)
+    for _ in range(9):
+        main.get("session")  # 9 main hits
+    cache.get("collect-test:dashboard")
+    for _ in range(3):
+        cache.get("collect-test:cold")  # 1 cache hit, 3 misses
+    d = redis_collect.changes(before, redis_collect.snapshot_all(urls))
+    cache.delete("collect-test:dashboard")
+    assert set(d["instance"]) == {MAIN.service, CACHE.service}
+    assert redis_collect.hit_ratio(d) == pytest.approx(0.25)
+    plain = d[d["command"].isna() & d["db"].isna() & (d["metric"] == "total_commands_processed")]
+    assert plain.set_index("instance")["value"].to_dict()[MAIN.service] >= 9 and len(plain) == 2

@@ -6,12 +6,8 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-import uuid
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import httpx
 import psutil
@@ -19,69 +15,10 @@ import psycopg
 import pytest
 from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
-
-from stack.api.db import apply_schema
-from stack.launch import free_port, start, stop
+from stack.launch import free_port
+from worker_support import _env, running, wait_for, wait_healthy
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def wait_for(check, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} not met after {timeout}s")
-
-
-@pytest.fixture
-def worker_db(pg_dsn):
-    """A database of this test's own, with the schema, one tenant, a user and three incidents."""
-    name = f"worker_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    dsn = pg_dsn.rsplit("/", 1)[0] + f"/{name}"
-    apply_schema(dsn)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("INSERT INTO tenants (id, name) VALUES (1, 'acme'), (2, 'globex')")
-        conn.execute("INSERT INTO users (id, tenant_id, username, email, password_hash) "
-                     "VALUES (1, 1, 'ana', 'ana@acme.test', 'x')")
-        conn.execute("INSERT INTO incidents (tenant_id, service, severity, status, opened_at, resolved_at, title) "
-                     "VALUES (1, 'billing', 'high', 'resolved', now() - interval '2 hours', now() - interval '1 hour', 'a'),"
-                     "       (1, 'billing', 'low', 'open', now() - interval '1 hour', NULL, 'b'),"
-                     "       (1, 'search', 'critical', 'acknowledged', now(), NULL, 'c')")
-    yield dsn
-    with psycopg.connect(pg_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
-
-
-def _env(dsn: str, redis: str, log_file: Path, **extra) -> dict[str, str]:
-    return {**os.environ, "HOST": "127.0.0.1", "DATABASE_URL": dsn, "REDIS_URL": redis,
-            "LOG_FILE": str(log_file), "PYTHONUNBUFFERED": "1", **extra}
-
-
-@contextmanager
-def running(module: str, env: dict[str, str], log_path: Path):
-    """Start ``python -m module`` in its own process group (as supervisord does); SIGTERM the group after."""
-    svc = start(module, [sys.executable, "-m", module], env, int(env.get("PORT") or 0), log_path, cwd=ROOT)
-    try:
-        yield svc.process
-    finally:
-        stop(svc.process)
-
-
-def wait_healthy(base: str, proc: subprocess.Popen, output: Path) -> None:
-    def healthy():
-        assert proc.poll() is None, f"worker exited: {output.read_text()[-3000:]}"
-        try:
-            return httpx.get(f"{base}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-    wait_for(healthy, 40, "worker /health 200")
 
 
 def samples(base: str) -> dict[tuple, float]:

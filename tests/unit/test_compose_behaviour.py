@@ -29,7 +29,6 @@ from analysis.stack.compose import COMPOSE_FILE
 from analysis.stack.provision import PG_BIN
 
 REFERENCE = Path(__file__).parent / "compose_reference"
-PASSWORD = "compose-test-password"
 
 
 @pytest.fixture(scope="module")
@@ -67,39 +66,48 @@ class ContainerRoot:
 
 
 def _compose_command(service: dict) -> list[str]:
-    """The argv compose runs: ``sh -c "exec …"`` unwrapped, ``$$VAR`` as the shell would see it."""
+    """The argv compose runs: ``sh -c "exec …"`` unwrapped."""
     command = service["command"]
     if command[:2] == ["sh", "-c"]:
-        command = shlex.split(command[2].replace("$$REDIS_PASSWORD", PASSWORD).replace('"', ""))
+        command = shlex.split(command[2].replace('"', ""))
     return [a for a in command if a != "exec"]
 
 
 # ---------------------------------------------------------------------------------- Redis
-def test_redis_starts_from_the_rendered_compose_config_with_the_compose_flags(rendered, compose, tmp_path):
+@pytest.mark.parametrize("instance, policy", [("redis", "noeviction"), ("redis-cache", "allkeys-lru")])
+def test_redis_starts_from_the_rendered_compose_config_with_the_compose_flags(rendered, compose, tmp_path,
+                                                                            compose_redis_passwords, instance, policy):
     """The redis image has /data (its volume and working directory) and the mounted config; Redis
-    changes into `dir` while reading the file, before command-line flags apply."""
+    changes into `dir` while reading the file, before command-line flags apply. Each instance has the
+    lab's ACL users (passwords from .env) and refuses a client without credentials."""
     root = ContainerRoot(tmp_path / "redis", ["/data"], {"/etc/sentinel/redis": rendered / "redis"})
-    argv = _compose_command(compose["services"]["redis"])
-    assert argv[0] == "redis-server" and argv[1] == "/etc/sentinel/redis/redis.conf"
+    argv = _compose_command(compose["services"][instance])
+    assert argv[0] == "redis-server" and argv[1] == f"/etc/sentinel/redis/{instance}.conf"
     config = Path(root.path(argv[1]))
     config.write_text(root.map_text(config.read_text(), ("/",)))
     port = free_port()
     argv = [_tool("redis-server"), str(config), *[root.map_text(a, ("/",)) for a in argv[2:]],
             "--bind", "127.0.0.1", "--port", str(port)]  # loopback here; the container binds 0.0.0.0
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    as_user = {user: redis.Redis(port=port, username=user, password=pw) for user, pw in compose_redis_passwords.items()}
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                assert redis.Redis(port=port, password=PASSWORD).ping()
+                assert as_user["lab"].ping()
                 break
             except redis.ConnectionError:
                 time.sleep(0.1)
         assert proc.poll() is None, f"redis-server exited: {proc.stdout.read()}"
-        client = redis.Redis(port=port, password=PASSWORD)
-        assert client.config_get("dir")["dir"] == root.path("/data")
+        assert as_user["lab"].config_get("dir")["dir"] == root.path("/data")
+        assert as_user["lab"].config_get("maxmemory-policy")["maxmemory-policy"] == policy
+        assert all(client.ping() for client in as_user.values())
+        with pytest.raises(redis.exceptions.NoPermissionError):  # services may not reconfigure Redis
+            as_user["api"].config_set("maxmemory-policy", "allkeys-lru")
         with pytest.raises(redis.AuthenticationError):
             redis.Redis(port=port).ping()
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(port=port, username="api", password="wrong").ping()
     finally:
         proc.terminate()
         proc.wait(10)

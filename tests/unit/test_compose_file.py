@@ -11,11 +11,11 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from analysis.settings import REPO, Settings
+from analysis.settings import REDIS_USERS, REPO, Settings
 from analysis.stack import catalogue
 from stack.replicas import group_of
 from analysis.stack.compose import (COMPOSE_FILE, ENV_EXAMPLE, NOT_IN_COMPOSE, ONE_SHOT, compose_services,
-                                    ComposeStack, env_toggled, lab_env, toggle_env)
+                                    ComposeStack, env_toggled, lab_env, toggle_env, write_env_from_example)
 
 SCHEMA = REPO.parent / "shared" / "schemas" / "compose-spec.json"
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
@@ -121,7 +121,7 @@ def test_env_example_defines_every_variable_compose_uses_and_holds_no_secret(com
 def test_env_example_matches_the_lab_defaults(example_env, tmp_path):
     lab = lab_env(Settings(), tmp_path)
     for name, value in lab.items():
-        if name != "SENTINEL_CONFIG_DIR":
+        if name not in ("SENTINEL_CONFIG_DIR", "LAB_UID", "LAB_GID"):  # the last two: whoever runs the lab
             assert example_env[name] == value, f".env.example {name}={example_env[name]}, lab default {value}"
 
 
@@ -146,12 +146,31 @@ def test_secrets_reach_services_only_from_the_environment(compose):
                 assert re.fullmatch(r"\$\{[A-Z0-9_]+:\?[^}]+\}", str(value)), f"{name}: {key}={value!r}"
                 checked += 1
             elif "://" in str(value) and "@" in str(value):
-                assert re.search(r":\$\{[A-Z0-9_]+PASSWORD:\?[^}]+\}@", value), f"{name}: {key} embeds a secret"
+                assert re.search(r":\$\{[A-Z0-9_]+PASSWORD(_[A-Z]+)?:\?[^}]+\}@", value), f"{name}: {key} embeds a secret"
     assert checked >= 6
 
 
+def test_redis_gets_no_password_on_its_command_line_and_each_service_its_own_user(compose):
+    """A password on a command line is visible in ``ps`` and ``docker inspect``; the ACL users (REDIS_USERS)
+    live in the rendered 0600 config, and each service connects as its own user to both instances."""
+    for name in ("redis", "redis-cache"):
+        svc = compose["services"][name]
+        assert not re.search(r"pass|\$", " ".join(svc["command"]), re.I), f"{name}: {svc['command']}"
+        assert "PASSWORD" not in str(svc.get("environment") or {}) and "PASSWORD" not in str(svc["healthcheck"])
+    expected = {"api": "api", "worker": "worker", "beat": "worker", "truthsync": "truthsync",
+                "remediator": "remediator"}
+    for name, user in expected.items():
+        env = compose["services"][name]["environment"]
+        urls = [env["REDIS_URL"], *([env["REDIS_CACHE_URL"]] if name in ("api", "truthsync", "remediator") else [])]
+        assert all(u.startswith(f"redis://{user}:${{REDIS_PASSWORD_{user.upper()}:?") for u in urls), name
+        assert user in REDIS_USERS
+    for name in ("redis-exporter", "redis-cache-exporter"):
+        assert compose["services"][name]["environment"]["REDIS_USER"] == "exporter"
+
+
 def test_every_mounted_file_exists_after_rendering(compose, example_env, tmp_path):
-    stack = ComposeStack(Settings(run_dir=tmp_path), runner=None)
+    write_env_from_example(ENV_EXAMPLE, tmp_path / ".env")
+    stack = ComposeStack(Settings(run_dir=tmp_path), runner=None, env_file=tmp_path / ".env")
     stack._prepare({})
     env = {**example_env, "SENTINEL_CONFIG_DIR": str(stack.config_dir)}
     mounts = 0

@@ -35,8 +35,8 @@ def test_compose_builds_postgres_from_the_pinned_image_plus_pgaudit(postgres):
 
 @pytest.mark.parametrize("arm, log", [("pgaudit-write", "write, ddl, role"), ("pgaudit-all", "all"),
                                       ("none", "none")])
-def test_compose_postgres_preloads_pgaudit_and_each_arm_sets_its_classes(tmp_path, arm, log):
-    render_configs(CONFIG_SRC, tmp_path, render_context(Settings(), {"PG_AUDIT": arm}))
+def test_compose_postgres_preloads_pgaudit_and_each_arm_sets_its_classes(tmp_path, arm, log, compose_redis_passwords):
+    render_configs(CONFIG_SRC, tmp_path, render_context(Settings(), {"PG_AUDIT": arm}, compose_redis_passwords))
     conf = (tmp_path / "postgres" / "postgresql.conf").read_text()
     assert re.search(r"^shared_preload_libraries = '[^']*\bpgaudit\b", conf, re.M), conf
     audit = (tmp_path / "postgres" / "audit.reload.conf").read_text()

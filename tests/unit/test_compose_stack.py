@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 
 import pytest
 from typer.testing import CliRunner
 
 from analysis.cli import app
-from analysis.settings import Settings
+from analysis.settings import REDIS_USERS, Settings
 from analysis.stack import open_stack
-from analysis.stack.compose import COMPOSE_FILE, ONE_SHOT, ComposeStack, compose_services, parse_ps
+from analysis.stack.compose import (COMPOSE_FILE, ONE_SHOT, ComposeStack, compose_services, parse_ps,
+                                    redis_password_var)
 from analysis.stack.base import StackError
 
 
@@ -67,7 +69,7 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture
 def env_file(tmp_path):
     path = tmp_path / ".env"
-    path.write_text("POSTGRES_PASSWORD=x\n")
+    path.write_text("POSTGRES_PASSWORD=x\n" + "".join(f"{redis_password_var(u)}=pw-{u}\n" for u in REDIS_USERS))
     return path
 
 
@@ -138,8 +140,30 @@ def test_up_creates_env_from_the_example_with_generated_secrets(settings, tmp_pa
     stack, _ = make(settings, env_file)
     stack.up()
     values = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line and line[0] != "#")
-    assert len(values["POSTGRES_PASSWORD"]) >= 24 and values["POSTGRES_PASSWORD"] != values["REDIS_PASSWORD"]
+    redis_passwords = {values[redis_password_var(u)] for u in REDIS_USERS}
+    assert len(values["POSTGRES_PASSWORD"]) >= 24 and values["POSTGRES_PASSWORD"] not in redis_passwords
+    assert len(redis_passwords) == len(REDIS_USERS)  # each Redis user has its own
     assert env_file.stat().st_mode & 0o077 == 0
+
+
+def test_an_env_file_without_a_redis_users_password_is_refused_naming_the_variable(settings, tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("POSTGRES_PASSWORD=x\nREDIS_PASSWORD=old-single-password\n")
+    stack, docker = make(settings, env_file)
+    with pytest.raises(StackError, match="REDIS_PASSWORD_API.* in .env"):
+        stack.up()
+    assert not [c for c in docker.compose_calls() if c[0] == "up"]
+
+
+def test_redis_configs_holding_the_acl_are_private_and_the_lab_shares_envs_password(settings, env_file):
+    stack, _ = make(settings, env_file)
+    stack.up()
+    confs = sorted((settings.run_dir / "compose" / "config" / "redis").glob("*.conf"))
+    assert [c.name for c in confs] == ["redis-cache.conf", "redis.conf"]
+    assert all(c.stat().st_mode & 0o077 == 0 for c in confs)
+    assert settings.secret("redis_lab") == "pw-lab"
+    lab_env = (settings.run_dir / "compose" / "lab.env").read_text()
+    assert f"LAB_UID={os.getuid()}\n" in lab_env
 
 
 @pytest.mark.parametrize("toggle, value, recreated", [

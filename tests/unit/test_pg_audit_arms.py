@@ -20,17 +20,17 @@ def test_switching_audit_arms_needs_only_a_reload_but_other_postgres_toggles_do_
     assert not toggles.reload_only("api", none, design)  # the API is not affected at all
 
 
-def _postgresql_conf(tmp_path, arm: str) -> str:
-    context = render_context(Settings(), patterns.PG_AUDIT_ARMS[arm])
+def _postgresql_conf(tmp_path, arm: str, compose_redis_passwords: dict[str, str]) -> str:
+    context = render_context(Settings(), patterns.PG_AUDIT_ARMS[arm], compose_redis_passwords)
     render_configs(CONFIG_SRC, tmp_path, context, only={"postgres"})
     return (tmp_path / "postgres" / "audit.reload.conf").read_text()
 
 
-def test_the_design_arm_is_the_design_documents_configuration_exactly(tmp_path):
-    conf = _postgresql_conf(tmp_path, "design")
+def test_the_design_arm_is_the_design_documents_configuration_exactly(tmp_path, compose_redis_passwords):
+    conf = _postgresql_conf(tmp_path, "design", compose_redis_passwords)
     for line in ("log_statement = 'all'", "log_duration = on", "log_min_duration_statement = 100"):
         assert f"\n{line}\n" in conf, line
-    none = _postgresql_conf(tmp_path, "none")
+    none = _postgresql_conf(tmp_path, "none", compose_redis_passwords)
     assert "\nlog_statement = 'none'\n" in none and "\nlog_min_duration_statement = -1\n" in none
 
 

@@ -30,8 +30,8 @@ def test_the_compose_loki_collector_reads_where_compose_publishes():
     assert log_source(settings).url == settings.url("loki")
 
 
-def test_compose_templates_get_container_ports():
-    svc = render_context(Settings(truthsync_instances=3), {})["svc"]
+def test_compose_templates_get_container_ports(compose_redis_passwords):
+    svc = render_context(Settings(truthsync_instances=3), {}, compose_redis_passwords)["svc"]
     assert svc["api"] == {"host": "api", "port": PORTS["api"].container}
     assert svc[replica_name("truthsync", 3)] == {"host": "truthsync", "port": 8000}
 

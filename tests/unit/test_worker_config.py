@@ -40,9 +40,9 @@ def test_task_names_and_schedule_are_the_interface():
     import stack.worker.tasks  # noqa: F401  registers the tasks
 
     assert {"sentinel.incident_created", "sentinel.health_snapshot", "sentinel.cleanup",
-            "sentinel.tenant_report"} <= set(celery_app.tasks)
+            "sentinel.tenant_report", "sentinel.outbox_sweep"} <= set(celery_app.tasks)
     schedule = {entry["task"]: entry["schedule"] for entry in celery_app.conf.beat_schedule.values()}
-    assert schedule == {"sentinel.health_snapshot": 5.0, "sentinel.cleanup": 60.0}
+    assert schedule == {"sentinel.health_snapshot": 5.0, "sentinel.cleanup": 60.0, "sentinel.outbox_sweep": 5.0}
 
 
 def test_worker_refuses_a_bad_toggle_with_a_message():
