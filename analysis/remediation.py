@@ -3,8 +3,9 @@
 Each run plays ``rounds`` incidents of every class in ``analysis.incidents.CLASSES``: the Celery
 worker and TruthSync's first instance killed (their whole process group, SIGKILL), the API put in
 an error mode that only a restart clears, the dashboard cache poisoned with an entry the API cannot
-decode. The worker and TruthSync lanes run beside the API lane; the API's two faults take turns
-(one would hide the other's symptom). The lab watches each service's own steady-state signal every
+decode. Every class runs in its own lane, all four at once: the error mode spares the dashboard's
+routes and each alert reads only its own routes' errors, so the API's two faults stay separable
+when they overlap. The lab watches each service's own steady-state signal every
 0.2 s; a fault still there at the end of its window is right-censored, and the lab then ends it
 itself (the person the baseline arm relies on). Before the next incident of a class its alert must
 have resolved, so every incident is a new alert episode.
@@ -32,6 +33,7 @@ from stack.api.cache import PREFIX as CACHE_PREFIX
 from stack.api.seed import logins
 
 API = "/api/v1"
+DASHBOARD = f"{API}/dashboard/"  # the cache fault's routes; the error mode spares them
 POLL_S = 0.2
 SETTLE_MAX_S = 20.0
 POISON = b"\x00poisoned: not JSON"
@@ -65,7 +67,8 @@ class Lab:
             name = "worker" if kind == "worker-killed" else "truthsync-1"
             os.killpg(self.stack.supervisor.rpc.getProcessInfo(name)["pid"], signal.SIGKILL)
         elif kind == "api-error-mode":  # in the process's memory until it restarts (or the lab clears it)
-            r = self.api.post(f"{API}/admin/faults", json={"error_rate": 1.0, "duration_s": 600}, headers=self.admin)
+            r = self.api.post(f"{API}/admin/faults", headers=self.admin,
+                              json={"error_rate": 1.0, "errors_spare": DASHBOARD, "duration_s": 600})
             r.raise_for_status()
         elif kind == "cache-poisoned":
             for tenant, _ in self.users:
@@ -84,7 +87,7 @@ class Lab:
                 return httpx.get(self.settings.url("truthsync-1") + "/health", timeout=2).status_code == 200
             if kind == "api-error-mode":
                 return self.api.get(f"{API}/incidents", headers=auth, timeout=2).status_code < 500
-            return self.api.get(f"{API}/dashboard/{tenant}", headers=auth, timeout=2).status_code == 200
+            return self.api.get(f"{DASHBOARD}{tenant}", headers=auth, timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -121,9 +124,9 @@ class Lab:
         """Two users reading their incidents and dashboard: the traffic the API's alerts rate."""
         while not stop.is_set():
             for tenant, auth in self.users:
-                for path in ("/incidents", f"/dashboard/{tenant}"):
+                for path in (f"{API}/incidents", f"{DASHBOARD}{tenant}"):
                     try:
-                        self.api.get(API + path, headers=auth, timeout=2)
+                        self.api.get(path, headers=auth, timeout=2)
                     except httpx.HTTPError:
                         pass
             stop.wait(0.1)
@@ -158,7 +161,7 @@ def play_incident(lab: Lab, kind: str, window_s: float, stop: threading.Event) -
 
 
 def play(study, step, rounds: int, window_s: float, report=lambda line: None) -> tuple[pd.DataFrame, list[str]]:
-    """Every class ``rounds`` times: the API's two faults in turn, the others each in their own lane."""
+    """Every class ``rounds`` times, each class in its own lane, the lanes at once."""
     lab = Lab(study.settings, study.stack, study.config.seed_scale)
     stop, done, errors = threading.Event(), [], []
 
@@ -174,9 +177,9 @@ def play(study, step, rounds: int, window_s: float, report=lambda line: None) ->
             except Exception as exc:  # a fault the lab could not inject or end: the run is untrusted
                 errors.append(f"{kind}: {type(exc).__name__}: {exc}")
 
-    # staggered, so that three services do not boot at once on the first round
-    lanes = [(0.0, ["api-error-mode", "cache-poisoned"] * rounds), (2.0, ["worker-killed"] * rounds),
-             (4.0, ["truthsync-killed"] * rounds)]
+    # staggered, so that three services do not boot at once on the first round (a flush boots nothing)
+    lanes = [(0.0, ["api-error-mode"] * rounds), (1.0, ["cache-poisoned"] * rounds),
+             (2.0, ["worker-killed"] * rounds), (4.0, ["truthsync-killed"] * rounds)]
     load = threading.Thread(target=lab.background, args=(stop,), daemon=True)
     load.start()
     time.sleep(3.0)  # the API's request rates fill before the first fault

@@ -27,6 +27,9 @@ SLOW_QUERY_S = 0.5
 
 class FaultRequest(BaseModel):
     error_rate: float = Field(0.0, ge=0, le=1, description="share of API requests answered 500")
+    errors_spare: str = Field("", max_length=200, pattern=r"^(/\S*)?$",
+                              description="API paths starting with this are spared by error_rate (P3 keeps "
+                                          "the dashboard's own fault separable)")
     latency_ms: int = Field(0, ge=0, le=30_000, description="latency added to every API request")
     log_errors: bool = Field(False, description="log an exception at ERROR on every API request")
     slow_queries: bool = Field(False, description=f"run a {SLOW_QUERY_S}s query on every API request")
@@ -38,6 +41,7 @@ class FaultRequest(BaseModel):
 @dataclass
 class Faults:
     error_rate: float = 0.0
+    errors_spare: str = ""
     latency_ms: int = 0
     log_errors: bool = False
     slow_queries: bool = False
@@ -63,7 +67,8 @@ class Faults:
                 raise RuntimeError("injected fault: simulated failure while serving the request")
             except RuntimeError:
                 log.exception("unhandled error (injected)", extra={"fault": "log_error"})
-        if self.error_rate and random.random() < self.error_rate:
+        spared = bool(self.errors_spare) and request.url.path.startswith(self.errors_spare)
+        if self.error_rate and not spared and random.random() < self.error_rate:
             self._record(metrics, "error", request)
             return True
         return False
@@ -93,6 +98,7 @@ def admin_router(faults: Faults, token: str) -> APIRouter:
     @router.post("/faults", summary="Inject faults for a bounded time")
     async def set_faults(body: FaultRequest):
         faults.error_rate, faults.latency_ms = body.error_rate, body.latency_ms
+        faults.errors_spare = body.errors_spare
         faults.log_errors, faults.slow_queries = body.log_errors, body.slow_queries
         faults.skip_invalidation = body.skip_invalidation
         faults.until = time.monotonic() + body.duration_s

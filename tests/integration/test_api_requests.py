@@ -117,6 +117,19 @@ async def test_injected_faults_are_applied_logged_and_cleared(dsn, redis_url, ca
         assert too_long.status_code == 422
 
 
+async def test_an_error_mode_can_spare_a_path_and_only_that_path(dsn, redis_url):
+    """P3 plays the API's error mode beside a poisoned dashboard: the mode spares the dashboard."""
+    admin = {"Authorization": "Bearer admin-secret"}
+    async with serve(config(dsn, redis_url, admin_token="admin-secret")) as (app, client):
+        headers = await login(client, tenant_id=2)
+        body = {"error_rate": 1, "errors_spare": "/api/v1/dashboard/", "duration_s": 30}
+        assert (await client.post("/api/v1/admin/faults", json=body, headers=admin)).status_code == 200
+        assert (await client.get("/api/v1/incidents", headers=headers)).status_code == 500
+        assert (await client.get("/api/v1/dashboard/2", headers=headers)).status_code == 200
+        bad = await client.post("/api/v1/admin/faults", json={**body, "errors_spare": "dashboard"}, headers=admin)
+        assert bad.status_code == 422 and "errors_spare" in bad.text
+
+
 @pytest.mark.parametrize("method, path, payload, status", [
     ("POST", "/api/v1/incidents", b'{"title": ', 422),
     ("POST", "/api/v1/incidents", b'{"title": 5, "severity": "high", "service": "x"}', 422),

@@ -27,3 +27,19 @@ def test_a_remediation_rule_that_never_fires_fails_its_tests(tmp_path, alert, ex
     path.write_text(text.replace(expr, f"{expr} and on() vector(0) > 1"))
     done = ruletests.check([tests / "remediation.yml"], cwd=tests)
     assert done.returncode != 0 and alert in done.stdout + done.stderr
+
+
+def test_a_dashboard_alert_hidden_by_the_api_error_mode_fails_its_tests(tmp_path):
+    """P3 plays the API's two faults at once: the cache alert must not be silenced by the error mode's."""
+    rules, tests = tmp_path / "rules", tmp_path / "tests"
+    shutil.copytree(alerts.RULES_DIR, rules)
+    shutil.copytree(ruletests.TESTS_DIR, tests)
+    path = rules / "remediation.yml"
+    text = path.read_text()
+    head, sep, tail = text.partition("- alert: DashboardCachePoisoned")
+    other = ('sum(rate(http_requests_total{service="api", handler!~".*/dashboard/.*", status=~"5.."}[5s])) '
+             '/ clamp_min(sum(rate(http_requests_total{service="api", handler!~".*/dashboard/.*"}[5s])), 1e-9)')
+    tail = tail.replace(") > 0.5\n", f") > 0.5 unless on() ({other} > 0.5)\n", 1)
+    path.write_text(head + sep + tail)
+    done = ruletests.check([tests / "remediation.yml"], cwd=tests)
+    assert done.returncode != 0 and "DashboardCachePoisoned" in done.stdout + done.stderr
