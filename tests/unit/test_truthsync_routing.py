@@ -6,11 +6,13 @@ import re
 
 import pytest
 
+from analysis.experiment import Study, study_config
 from analysis.settings import Settings
 from analysis.stack import catalogue, routing, toggles
 from analysis.stack.compose import ComposeStack
 from analysis.stack.provision import Provision
 from analysis.stack.render import CONFIG_SRC, render_configs
+from analysis.sweep import Sweep
 
 
 @pytest.fixture
@@ -73,3 +75,18 @@ def test_compose_refuses_any_n_but_every_instance(tmp_path):
         stack.up({"TRUTHSYNC_INSTANCES": "1"})
     assert calls == []  # refused before docker was asked anything
     routing.refuse_in_compose({"TRUTHSYNC_INSTANCES": "0"})
+
+
+class _Untouchable:
+    """A stack a refused study must not use at all."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the study touched the stack ({name}) before refusing")
+
+
+def test_a_sweep_past_the_running_instances_is_refused_before_the_stack_is_touched(tmp_path):
+    config = study_config(["truthsync-l2"], 2, 8.0, sweep=Sweep.parse("TRUTHSYNC_INSTANCES=1,4"), study_id="refused")
+    settings = Settings(run_dir=tmp_path / "run", results_dir=tmp_path / "results", truthsync_instances=2)
+    with pytest.raises(toggles.ToggleError, match="start it with LAB_TRUTHSYNC_INSTANCES=4"):
+        Study(config, settings, stack=_Untouchable()).run()
+    assert not (tmp_path / "results").exists()
