@@ -34,7 +34,7 @@ from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 from analysis.results import RunMeta
 from analysis.probes import PROBES, ProbeContext
 from analysis.settings import Settings
-from analysis.stack import catalogue, open_stack, toggles
+from analysis.stack import catalogue, open_stack, routing, toggles
 from analysis.stack.base import Stack
 from analysis.stack.lifecycle import stack_up
 
@@ -173,6 +173,10 @@ class Study:
             raise StudyError(f"study {self.config.study_id} exists; resume it with --resume {self.config.study_id}")
         if self.dir.exists():
             results.clean_partial_runs(self.dir)
+        for pid in self.config.patterns:  # an arm the stack could not apply is refused before anything runs
+            for arm in self.config.arms:
+                routing.check_settings({**self.config.arm_toggles(pats.get(pid), arm), **self.config.toggles},
+                                       self.settings)
         outcome = StudyOutcome(self.dir)
         # a study killed (SIGKILL) after starting the stack left it up: its resume owns it and takes it down
         started_before = (resume and (self.dir / "study.json").exists()

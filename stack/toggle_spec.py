@@ -110,6 +110,10 @@ TOGGLES: dict[str, ToggleSpec] = {t.name: t for t in (
                doc="L2 entry lifetime (Redis EX takes whole seconds)"),
     ToggleSpec("TRUTHSYNC_BATCH_MAX", "1000", ("truthsync-*",), integer=True, positive=True, unit="texts",
                doc="texts allowed in one batch"),
+    ToggleSpec("TRUTHSYNC_INSTANCES", "0", ("nginx",), integer=True, minimum=0, unit="instances",
+               doc="P5 how many of the running TruthSync instances Nginx routes to: the first N (truthsync-1 … "
+                   "truthsync-N); 0 means every running instance. More than the stack runs is refused: start it "
+                   "with LAB_TRUTHSYNC_INSTANCES=N (analysis/stack/routing.py)"),
     ToggleSpec("REMEDIATOR_MODE", "dry-run", ("remediator",), REMEDIATOR_MODES,
                doc="P3 act on alerts (on), only record decisions (dry-run), or ignore them (off)"),
     ToggleSpec("REMEDIATOR_COOLDOWN_S", "60", ("remediator",), positive=True, unit="seconds",

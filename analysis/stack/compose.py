@@ -20,7 +20,7 @@ from typing import Callable
 
 from analysis import redis_instances
 from analysis.settings import PORTS, REDIS_USERS, REPO, Settings
-from analysis.stack import catalogue, toggles
+from analysis.stack import catalogue, routing, toggles
 from analysis.stack.base import ServiceStatus, StackError
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
 from stack.replicas import REPLICATED, group_of, replica_name
@@ -212,9 +212,11 @@ class ComposeStack:
 
     def up(self, toggles_: dict[str, str] | None = None) -> list[ServiceStatus]:
         """Build, start and wait until every long-running service is healthy (idempotent)."""
+        wanted = toggles.validate(toggles_) if toggles_ is not None else self.toggles()
+        routing.refuse_in_compose(wanted)
         self.check_engine()
         self._ensure_env_file()
-        self._prepare(toggles.validate(toggles_) if toggles_ is not None else self.toggles())
+        self._prepare(wanted)
         self._compose("up", "--detach", "--build", "--remove-orphans", *self._scale())
         self._wait_healthy(self.services)
         return self.status()
@@ -247,6 +249,7 @@ class ComposeStack:
         """Set toggles; recreate only the services whose environment or rendered config changed."""
         before_toggles, before_digests = self.toggles(), self._digests()
         after_toggles = {**before_toggles, **toggles.validate(changes)}
+        routing.refuse_in_compose(after_toggles)  # before anything is rendered
         after_digests = self._prepare(after_toggles)
         affected = [n for n in self.services if n not in ONE_SHOT and (
             toggle_env(n, before_toggles) != toggle_env(n, after_toggles)

@@ -14,12 +14,12 @@ import psycopg
 
 from analysis import redis_instances
 from analysis.settings import LOCAL_PORTS, REDIS_USERS, REPO, Settings
-from analysis.stack import private, toggles
+from analysis.stack import private, routing, toggles
 from analysis.stack.base import StackError
 from analysis.stack.catalogue import Service
 from analysis.stack.render import CONFIG_SRC, digest_of, render_configs
 from analysis.stack.supervisor import Program
-from stack.replicas import replica_name, replica_of
+from stack.replicas import replica_name
 
 
 def _pg_bin() -> Path:
@@ -44,6 +44,8 @@ class Provision:
 
     def programs(self, toggle_values: dict[str, str]) -> list[Program]:
         """Directories, Postgres cluster and rendered configs for ``toggle_values``; the supervisord programs."""
+        # before anything is written: Nginx cannot route to instances this stack does not run
+        routing.check(toggle_values, len(routing.instances(x.name for x in self.services)))
         for sub in ("logs", "config", "nginx", "prometheus", "alertmanager"):
             (self.run / sub).mkdir(parents=True, exist_ok=True)
         (self.run / "toggles.json").write_text(json.dumps(toggle_values, indent=2, sort_keys=True))
@@ -84,7 +86,7 @@ class Provision:
             "config": str(self.run / "config"), "scrape_interval": s.scrape_interval_s, "scrape_jobs": jobs,
             "nginx_prefix": str(self.run / "nginx"), "nginx_listen": f"{s.host}:{s.port('nginx')}",
             "nginx_status_listen": f"{s.host}:{s.port('nginx-status')}",
-            "truthsync_upstreams": [f"{s.host}:{s.port(n)}" for n in sorted(running) if replica_of(n)]
+            "truthsync_upstreams": [f"{s.host}:{s.port(n)}" for n in routing.routed(running, toggle_values)]
             or [f"{s.host}:{s.port(replica_name('truthsync', 1))}"],
             "toggles": {**toggles.defaults(), **toggle_values},
             "alert_token_file": str(s.secret_file("alert_token")),

@@ -55,7 +55,7 @@ def test_each_service_sees_only_its_own_toggles():
     assert toggles.for_service("api", {"SENTINEL_CACHE": "on"})["SENTINEL_CACHE"] == "on"
     assert "SENTINEL_CACHE" not in toggles.for_service("worker", {})
     assert toggles.for_service("truthsync-3", {"TRUTHSYNC_L2": "on"})["TRUTHSYNC_L2"] == "on"
-    assert toggles.for_service("nginx", {"TRUTHSYNC_L2": "on"}) == {}
+    assert toggles.for_service("nginx", {"TRUTHSYNC_L2": "on"}) == {"TRUTHSYNC_INSTANCES": "0"}  # its routing only
 
 
 def test_parse_assignments_needs_name_equals_value():
