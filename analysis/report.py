@@ -99,7 +99,7 @@ def render(path: Path, reports_dir: Path, *, kernel_name: str = KERNEL, workers:
     return index
 
 
-def capacity_pages(study: str, results_dir: str, meta: dict) -> list[Page]:
+def capacity_pages(study: str, results_dir: str, meta: results.StudyMeta) -> list[Page]:
     """The capacity page of each capacity pattern (load levels) of a study, or of each pattern of a sweep."""
     return [Page(f"{p}-capacity", CAPACITY, {"study": study, "results_dir": results_dir, "pattern": p})
             for p in meta.patterns if patterns.get(p).workload.levels or meta.sweep]

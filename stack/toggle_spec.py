@@ -116,7 +116,7 @@ TOGGLES: dict[str, ToggleSpec] = {t.name: t for t in (
                    "with LAB_TRUTHSYNC_INSTANCES=N (analysis/stack/routing.py)"),
     ToggleSpec("REMEDIATOR_MODE", "dry-run", ("remediator",), REMEDIATOR_MODES,
                doc="P3 act on alerts (on), only record decisions (dry-run), or ignore them (off)"),
-    ToggleSpec("REMEDIATOR_COOLDOWN_S", "60", ("remediator",), positive=True, unit="seconds",
+    ToggleSpec("REMEDIATOR_COOLDOWN_S", "60", ("remediator",), minimum=0, unit="seconds",
                doc="P3 seconds between two actions of one rule, and the time an action is given to cure"),
     ToggleSpec("REMEDIATOR_BUDGET_PER_H", "3", ("remediator",), integer=True, positive=True, unit="actions",
                doc="P3 actions of one rule an hour; beyond them the alert is escalated to a person"),

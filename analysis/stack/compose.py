@@ -38,7 +38,7 @@ NOT_IN_COMPOSE = ("mtail",)
 #: one-shot jobs: done when they exit 0, not when they are healthy
 ONE_SHOT = ("ollama-pull", "n8n-loader")
 #: services whose toggles reach them through their rendered config, not their environment
-CONFIG_TOGGLED = ("postgres",)
+CONFIG_TOGGLED = ("postgres", "nginx")
 #: compose-only services that Prometheus scrapes besides the catalogue's
 EXTRA_SCRAPES = ("loki", "grafana", "alloy")
 #: targets whose series carry their own ``service`` label (Alloy's log counters: one per service's log),

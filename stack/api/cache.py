@@ -91,7 +91,10 @@ class DashboardCache:
                     raw = await self.values.get(key)
                     if raw is not None:
                         return codec.loads(raw)
-                    if not await self.values.exists(lock):
+                    if not await self.values.exists(lock):  # released: stored just now, or given up
+                        raw = await self.values.get(key)
+                        if raw is not None:
+                            return codec.loads(raw)
                         break
         except (RedisError, OSError) as exc:
             self.metrics.redis_errors.labels("cache").inc()

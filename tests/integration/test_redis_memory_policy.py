@@ -118,7 +118,7 @@ async def _fill_and_count(main_url: str, cache_url: str) -> Survivors:
 def rendered_redis(tmp_path) -> tuple[Settings, Path]:
     """The local stack's Redis configs, rendered as ``sentinel-lab up`` renders them."""
     settings = Settings(run_dir=tmp_path / "run")
-    context = LocalStack(settings, only=[MAIN.service, CACHE.service])._context({})
+    context = LocalStack(settings, only=[MAIN.service, CACHE.service]).provision.context({})
     render_configs(CONFIG_SRC, tmp_path / "config", context, only={"redis"})
     return settings, tmp_path / "config" / "redis"
 

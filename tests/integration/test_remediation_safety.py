@@ -30,7 +30,20 @@ async def _restart_counts(redis_url, token_file, sup, payloads, **env) -> tuple[
         for body in payloads:
             assert (await c.post("/alerts", json=body, headers=ALERTMANAGER)).status_code == 200
         audit = (await c.get("/audit")).json()
-    return spawns(sup) - before, audit
+    return await _settled_spawns(sup) - before, audit
+
+
+async def _settled_spawns(sup, quiet_s: float = 2.0, limit_s: float = 30.0) -> int:
+    """supervisord's spawn count once it stopped changing for ``quiet_s``: a restart still under way on a
+    loaded machine is counted, and one that would come late is not missed."""
+    loop = asyncio.get_running_loop()
+    count, since, deadline = spawns(sup), loop.time(), loop.time() + limit_s
+    while loop.time() - since < quiet_s and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        now = spawns(sup)
+        if now != count:
+            count, since = now, loop.time()
+    return count
 
 
 async def test_a_hundred_repeats_of_one_firing_restart_the_service_once(redis_url, alert_token_file, supervised_api):
@@ -127,7 +140,7 @@ async def test_hostile_alerts_and_calls_cause_no_action_outside_the_allow_list(r
         audit = (await c.get("/audit")).json()
     acted = [e for e in audit if e["outcome"] == "done"]
     assert all((e["action"], tuple(sorted(e["params"].items()))) in allowed for e in acted)
-    assert spawns(supervised_api) == before, "a hostile input restarted a service"
+    assert await _settled_spawns(supervised_api) == before, "a hostile input restarted a service"
     assert not CANARY.exists(), "a hostile input ran a shell command"
     refused = [s for s in statuses if s >= 400 and s != 422]  # 422: refused by the schema before any decision
     assert sum(e["outcome"] == "refused" for e in audit) >= len(refused) > 0
@@ -154,7 +167,7 @@ async def test_an_action_that_does_not_cure_is_escalated_once_and_never_repeated
     kinds = [e["outcome"] for e in outcomes]
     assert kinds[0] == "done" and kinds[1:3] == ["skipped", "skipped"]
     assert kinds[3] == "escalated" and "not cured" in outcomes[3]["why"]
-    assert kinds[4:] == ["skipped"] * 19 and spawns(supervised_api) - before == 1
+    assert kinds[4:] == ["skipped"] * 19 and await _settled_spawns(supervised_api) - before == 1
 
 
 async def test_positive_control_an_alert_that_resolves_is_never_escalated(redis_url, alert_token_file,

@@ -3,6 +3,7 @@ and for a sweep study, and embeds real, non-blank figures."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import re
 
@@ -29,7 +30,7 @@ def test_a_capacity_study_gets_a_capacity_page_with_its_curves_and_the_service_t
     meta = results.load_study(study).meta
     pages = report.capacity_pages(study.name, str(study.parent), meta)
     assert [p.name for p in pages] == ["all-on-capacity"], "render() adds it, so the index links it"
-    assert report.capacity_pages(study.name, str(study.parent), {**meta, "patterns": ["redis-cache"]}) == []
+    assert report.capacity_pages(study.name, str(study.parent), dataclasses.replace(meta, patterns=["redis-cache"])) == []
     executed = report.execute_page(pages[0], tmp_path)
     assert not _errors(nbformat.read(executed, as_version=4))
     html = executed.with_suffix(".html").read_text()
