@@ -55,11 +55,13 @@ class Lab:
             r.raise_for_status()
             self.users.append((login.tenant_id, {"Authorization": f"Bearer {r.json()['access_token']}"}))
         self.admin = {"Authorization": f"Bearer {settings.secret('admin_token')}"}
-        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.redis = redis.Redis.from_url(settings.redis_url)  # generations (analysis.redis_instances.MAIN)
+        self.cache = redis.Redis.from_url(settings.redis_cache_url)  # the dashboard values (CACHE)
 
     def close(self) -> None:
         self.api.close()
         self.redis.close()
+        self.cache.close()
 
     # ---------------------------------------------------------------- faults
     def inject(self, kind: str) -> None:
@@ -73,7 +75,7 @@ class Lab:
         elif kind == "cache-poisoned":
             for tenant, _ in self.users:
                 generation = self.redis.get(f"{CACHE_PREFIX}dashboard:{tenant}:generation") or b"0"
-                self.redis.set(f"{CACHE_PREFIX}dashboard:{tenant}:{generation.decode()}", POISON, px=600_000)
+                self.cache.set(f"{CACHE_PREFIX}dashboard:{tenant}:{generation.decode()}", POISON, px=600_000)
         else:
             raise ValueError(f"unknown fault class {kind!r}; known: {', '.join(CLASSES)}")
 
@@ -108,10 +110,10 @@ class Lab:
                         raise
                     time.sleep(POLL_S)
         elif kind == "cache-poisoned":
-            keys = list(self.redis.scan_iter(match=f"{CACHE_PREFIX}dashboard:*", count=1000))
+            keys = list(self.cache.scan_iter(match=f"{CACHE_PREFIX}dashboard:*", count=1000))
             keys = [k for k in keys if not k.endswith(b":generation")]
             if keys:
-                self.redis.unlink(*keys)
+                self.cache.unlink(*keys)
 
     def firing(self, alertname: str) -> bool:
         r = httpx.get(self.settings.url("prometheus") + "/api/v1/query", timeout=5,
