@@ -155,4 +155,7 @@ class OpenLoopApiUser(ApiUser):
         gevent.sleep(max(0.0, self.intended - time.time()))
         self.step()
 
-    tasks = [arrival]
+
+# Set after the class body: Locust's metaclass adds the inherited @task methods (step, listen) to a
+# ``tasks`` declared in the body, and those would run closed loop, re-using the last intended time.
+OpenLoopApiUser.tasks = [OpenLoopApiUser.arrival]

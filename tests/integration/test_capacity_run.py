@@ -2,6 +2,7 @@
 as a study whose levels, resources and per-run capacity figures a summary reads back."""
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from analysis import capacity
@@ -39,5 +40,10 @@ def test_open_loop_requests_carry_their_latency_from_the_intended_start(lab_stac
     assert (arrivals["intended_ms"] >= arrivals["response_time_ms"] - 5).all()
     table = capacity.levels(result.requests, result.stages, plan.settle_s)
     assert list(table["level"]) == [5, 10, 20]
-    # an open-loop generator offers the scheduled rate whatever the server does (Poisson: within a wide band)
-    assert table["throughput_rps"].iloc[-1] > table["throughput_rps"].iloc[0]
+    # one request per scheduled arrival: a user that ran its inherited closed-loop tasks would repeat an
+    # intended start (the bug this guards: 36 requests in the 5/s level's 2 s, most sharing a start)
+    started = arrivals["timestamp"] - pd.to_timedelta(arrivals["intended_ms"], unit="ms")
+    assert started.round("us").is_unique, "several requests carry the same intended start"
+    # an open-loop generator offers the scheduled rate whatever the server does (Poisson: a wide band)
+    offered = [int(((started >= s.start) & (started < s.end)).sum()) for s in result.stages.itertuples()]
+    assert offered[0] <= 2.2 * 5 * plan.level_s and offered[-1] > offered[0], offered
