@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -278,8 +278,8 @@ def reset(study: Study, pattern: pats.Pattern) -> None:
             restarted = bool(study.stack.restart(names)) or restarted
         else:
             raise StudyError(f"pattern {pattern.id}: unknown reset {item!r} (redis:<prefix> or restart:<glob>)")
-    if restarted:  # Prometheus must see the restarted processes' fresh counters before the run
-        time.sleep(2 * study.settings.scrape_interval_s + 1)
+    if restarted:  # Prometheus must see the restarted processes' fresh counters (two scrapes) before the run
+        await_scrape(study.settings, datetime.now(timezone.utc) + timedelta(seconds=study.settings.scrape_interval_s))
 
 
 def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]:
@@ -298,15 +298,18 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     plan = (cfg.capacity or CapacityPlan.of(spec, cfg.duration_s)) if spec.levels else None
     if plan and not step.warmup:
         workload = plan.workload(workload)
-    reset(study, pattern)
-    ctx = ProbeContext(settings, {**toggles.defaults(), **cfg.arm_toggles(pattern, step.arm)}, cfg.seed_scale)
-    probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
-    pg_before, redis_before = (postgres.statements(settings.monitor_url),
-                               redis_collect.snapshot_all(settings.redis_urls()))
-    for probe in probes.values():
-        probe.start(ctx)
-    sampler = (ResourceSampler(service_pids(study.stack.status())).start() if plan and not step.warmup else None)
-    result = load.run(workload, run_dir=settings.run_dir / "load" / cfg.study_id / step.run_id, progress=False)
+    # Locust starts now and waits at its gate: its start-up overlaps the resets, snapshots and probes
+    with load.Launched(workload, settings.run_dir / "load" / cfg.study_id / step.run_id) as pending:
+        reset(study, pattern)
+        ctx = ProbeContext(settings, {**toggles.defaults(), **cfg.arm_toggles(pattern, step.arm)}, cfg.seed_scale)
+        probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
+        pg_before, redis_before = (postgres.statements(settings.monitor_url),
+                                   redis_collect.snapshot_all(settings.redis_urls()))
+        for probe in probes.values():
+            probe.start(ctx)
+        sampler = (ResourceSampler(service_pids(study.stack.status())).start() if plan and not step.warmup
+                   else None)
+        result = pending.go(progress=False)
     resources = sampler.stop() if sampler else None
     if result.interrupted:
         raise KeyboardInterrupt
@@ -314,7 +317,7 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
               "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.monitor_url)),
               "redis": redis_collect.changes(redis_before, redis_collect.snapshot_all(settings.redis_urls()))}
-    time.sleep(settings.scrape_interval_s + 0.5)  # a scrape after the run's end has happened
+    await_scrape(settings, result.ended)  # the run's last counts are in Prometheus
     probed, failed, samples = {}, [], []
     for name, probe in probes.items():
         try:  # Probe.finish withholds the judged values of a probe that erred or checked nothing
@@ -340,6 +343,11 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
                           result.untrusted_reason)
     meta.workload["probe_errors"] = failed
     return meta, frames
+
+
+def await_scrape(settings: Settings, after: datetime) -> None:
+    """Until Prometheus has scraped every target at ``after`` or later (at most two intervals and 1 s)."""
+    Prometheus(settings.url("prometheus")).wait_for_scrape(after, timeout_s=2 * settings.scrape_interval_s + 1)
 
 
 def _prometheus_frame(settings: Settings, target: str, start: datetime, end: datetime) -> pd.DataFrame:

@@ -33,6 +33,7 @@ REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"  # both read by loadtests/common.py
 FINAL_STATS_ENV = "LAB_FINAL_STATS"
 PROFILE_FILE_ENV = "LAB_PROFILE_FILE"  # read by loadtests/shapes.py
 ARRIVALS_FILE_ENV = "LAB_ARRIVALS_FILE"  # read by loadtests/arrivals.py (open-loop levels)
+GO_FILE_ENV = "LAB_GO_FILE"  # read by loadtests/common.py: the test begins once this file exists
 CPU_WARNING = "CPU usage above"  # what Locust logs when it saturates a core
 
 
@@ -129,42 +130,72 @@ def run(workload: Workload, run_dir: Path | None = None, progress: bool = True,
         saturation: SaturationRule = SaturationRule()) -> LoadResult:
     """Apply ``workload`` and return what was measured. Ctrl-C (or SIGTERM) stops Locust and
     returns the partial run, marked ``interrupted``; no Locust process outlives this call."""
-    if not workload.path.exists():
-        raise FileNotFoundError(f"no locustfile {workload.path}: pass a path or one of "
-                                f"{sorted(p.stem for p in LOADTESTS.glob('*.py'))}")
-    started = datetime.now(timezone.utc)
-    run_id = f"{started:%Y%m%dT%H%M%SZ}-{workload.path.stem}-{uuid.uuid4().hex[:6]}"
-    run_dir = run_dir or Settings.from_env().run_dir / "load" / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    prefix = run_dir / "locust"
-    with open(run_dir / "locust.out", "wb") as out:
-        proc = subprocess.Popen(locust_command(workload, prefix), env=_environment(run_dir), cwd=run_dir,
-                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                preexec_fn=_own_session)
-    (run_dir / "locust.pid").write_text(str(proc.pid))
-    cpu, interrupted = [], False
-    try:
-        with signals_as_interrupt(signal.SIGINT, signal.SIGTERM):
-            _watch(proc, workload, prefix, cpu, progress)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        _stop(proc)
-        (run_dir / "locust.pid").unlink(missing_ok=True)  # only a killed runner leaves one: see stop_orphans
-    ended = datetime.now(timezone.utc)
-    if not interrupted:
-        _check_it_ran(proc.returncode, (ended - started).total_seconds(), prefix, run_dir)
-    generator_cpu = pd.DataFrame(cpu, columns=["timestamp", "cpu_percent"])
-    log = "".join(p.read_text(errors="replace") for p in (run_dir / "locust.log", run_dir / "locust.out")
-                  if p.exists())
-    load_on = generator_cpu["timestamp"] <= started + timedelta(seconds=workload.duration_s + 1)
-    untrusted, reason = judge_saturation(generator_cpu[load_on], log, saturation)
-    final = _final(run_dir, prefix)
-    return LoadResult(run_id, workload, started, ended, stats=read_stats(f"{final}_stats.csv"),
-                      history=read_history(f"{prefix}_stats_history.csv"),
-                      failures=read_failures(f"{final}_failures.csv"), requests=read_requests(run_dir / "requests.csv"),
-                      generator_cpu=generator_cpu, stages=_stages(run_dir), untrusted=untrusted,
-                      untrusted_reason=reason, interrupted=interrupted, exit_code=proc.returncode, run_dir=run_dir)
+    with Launched(workload, run_dir) as pending:
+        return pending.go(progress, saturation)
+
+
+class Launched:
+    """A Locust process started and held at its gate: its imports overlap what the lab still prepares
+    (resets, snapshots, probes), and the load begins at ``go()``. Used as a context manager, a run
+    never given its go (an error, Ctrl-C) is stopped on the way out."""
+
+    def __init__(self, workload: Workload, run_dir: Path | None = None):
+        if not workload.path.exists():
+            raise FileNotFoundError(f"no locustfile {workload.path}: pass a path or one of "
+                                    f"{sorted(p.stem for p in LOADTESTS.glob('*.py'))}")
+        self.workload = workload
+        self.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{workload.path.stem}-{uuid.uuid4().hex[:6]}"
+        self.run_dir = run_dir or Settings.from_env().run_dir / "load" / self.run_id
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.gate = self.run_dir / "go"
+        self.gate.unlink(missing_ok=True)
+        with open(self.run_dir / "locust.out", "wb") as out:
+            self.proc = subprocess.Popen(locust_command(workload, self.run_dir / "locust"),
+                                         env={**_environment(self.run_dir), GO_FILE_ENV: str(self.gate)},
+                                         cwd=self.run_dir, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, preexec_fn=_own_session)
+        (self.run_dir / "locust.pid").write_text(str(self.proc.pid))
+
+    def __enter__(self) -> "Launched":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        """Stop the process if it still runs (a run that got its go has already been stopped)."""
+        if self.proc.returncode is None:
+            _stop(self.proc)
+        (self.run_dir / "locust.pid").unlink(missing_ok=True)
+
+    def go(self, progress: bool = True, saturation: SaturationRule = SaturationRule()) -> LoadResult:
+        """Open the gate, watch the run to its end and read what Locust measured."""
+        workload, run_dir, proc, prefix = self.workload, self.run_dir, self.proc, self.run_dir / "locust"
+        started = datetime.now(timezone.utc)
+        self.gate.touch()
+        cpu, interrupted = [], False
+        try:
+            with signals_as_interrupt(signal.SIGINT, signal.SIGTERM):
+                _watch(proc, workload, prefix, cpu, progress)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            self.cancel()  # only a killed runner leaves locust.pid: see stop_orphans
+        ended = datetime.now(timezone.utc)
+        if not interrupted:
+            _check_it_ran(proc.returncode, (ended - started).total_seconds(), prefix, run_dir)
+        generator_cpu = pd.DataFrame(cpu, columns=["timestamp", "cpu_percent"])
+        log = "".join(p.read_text(errors="replace") for p in (run_dir / "locust.log", run_dir / "locust.out")
+                      if p.exists())
+        load_on = generator_cpu["timestamp"] <= started + timedelta(seconds=workload.duration_s + 1)
+        untrusted, reason = judge_saturation(generator_cpu[load_on], log, saturation)
+        final = _final(run_dir, prefix)
+        return LoadResult(self.run_id, workload, started, ended, stats=read_stats(f"{final}_stats.csv"),
+                          history=read_history(f"{prefix}_stats_history.csv"),
+                          failures=read_failures(f"{final}_failures.csv"),
+                          requests=read_requests(run_dir / "requests.csv"), generator_cpu=generator_cpu,
+                          stages=_stages(run_dir), untrusted=untrusted, untrusted_reason=reason,
+                          interrupted=interrupted, exit_code=proc.returncode, run_dir=run_dir)
 
 
 def _stages(run_dir: Path) -> pd.DataFrame:

@@ -21,6 +21,8 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 REQUESTS_FILE_ENV = "LAB_REQUESTS_FILE"
 FINAL_STATS_ENV = "LAB_FINAL_STATS"
+GO_FILE_ENV = "LAB_GO_FILE"  # the gate a lab run opens (analysis/load.py: Launched.go)
+GO_TIMEOUT_S = 600
 REQUESTS_COLUMNS = ("timestamp", "type", "name", "response_time_ms", "success", "intended_ms")
 
 
@@ -68,6 +70,21 @@ def _write_final_stats(environment, prefix: str) -> None:
     for suffix, write in (("stats", writer.requests_csv), ("failures", writer.failures_csv)):
         with open(f"{prefix}_{suffix}.csv", "w", newline="") as f:
             write(csv.writer(f))
+
+
+@events.init.add_listener
+def _await_go(environment, **_):
+    """Held at the gate: the lab may start Locust before the stack is ready for it (its imports overlap
+    the lab's resets and snapshots); the test begins once the lab creates ``LAB_GO_FILE``. Workers
+    are driven by their master, which waits."""
+    path = os.environ.get(GO_FILE_ENV)
+    if not path or isinstance(environment.runner, WorkerRunner):
+        return
+    deadline = time.monotonic() + GO_TIMEOUT_S
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the lab never opened the gate {path} in {GO_TIMEOUT_S} s; nothing was run")
+        time.sleep(0.01)
 
 
 @events.init.add_listener

@@ -76,16 +76,61 @@ class LogFiles:
         files = sorted(self.log_dir.glob(pattern))
         if not files and not self.log_dir.is_dir():
             raise FileNotFoundError(f"no log directory {self.log_dir}: is the local stack up (sentinel-lab up)?")
-        return to_lines((r for f in files for r in _records(f)), query)
+        since = None if query.start is None else pd.Timestamp(query.start) - SEEK_MARGIN
+        return to_lines((r for f in files for r in _records(f, since)), query)
 
 
-def _records(path: Path):
+#: how far a line may precede, in its file, one written earlier: processes share a file and buffer
+SEEK_MARGIN = pd.Timedelta(seconds=30)
+
+
+def _records(path: Path, since: pd.Timestamp | None = None):
+    """The file's JSON records, from about ``since`` on: a study's files grow to hundreds of MB, and a
+    run wants its last seconds, so the start is found by bisection on the lines' timestamps."""
     with path.open("rb") as f:
-        for raw in f:
-            try:
-                record = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and "timestamp" in record:
-                record.setdefault("service", path.stem)
-                yield record
+        if since is not None:
+            f.seek(_offset_before(f, since))
+        for record in _stamped(f):
+            record.setdefault("service", path.stem)
+            yield record
+
+
+def _stamped(raw_lines):
+    """The lines that are JSON objects with a timestamp, parsed."""
+    for raw in raw_lines:
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and "timestamp" in record:
+            yield record
+
+
+def _offset_before(f, since: pd.Timestamp) -> int:
+    """An offset of a line start at or before the first line stamped ``since`` or later (files are
+    appended in time order, give or take ``SEEK_MARGIN``, which the caller already subtracted)."""
+    lo, hi = 0, f.seek(0, 2)
+    while hi - lo > 64 * 1024:
+        mid = (lo + hi) // 2
+        stamp = _stamp_after(f, mid)
+        if stamp is None or stamp >= since:
+            hi = mid
+        else:
+            lo = mid
+    f.seek(lo)
+    if lo:
+        f.readline()  # the rest of a line cut in the middle
+    return f.tell()
+
+
+def _stamp_after(f, offset: int) -> pd.Timestamp | None:
+    """The timestamp of the first whole JSON line after ``offset``; None if none follows."""
+    f.seek(offset)
+    f.readline()
+    for record in _stamped(f):
+        try:
+            stamp = pd.Timestamp(record["timestamp"])
+        except ValueError:
+            continue
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return None

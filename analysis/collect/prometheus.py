@@ -2,6 +2,7 @@
 named queries the patterns use (request rate by status, latency quantiles, cache hit ratios, exporters)."""
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -76,6 +77,25 @@ class Prometheus:
         ``start``; no extrapolation, unlike PromQL's ``increase``). Counter resets are not handled."""
         values = [self.instant(query, at)["value"].sum() for at in (start, end)]
         return float(values[1] - values[0])
+
+    def scraped_since(self, t: datetime) -> bool:
+        """Whether every target has been scraped at ``t`` or later (a down target's ``up`` counts too)."""
+        latest = self.instant("min(timestamp(up))")
+        return not latest.empty and float(latest["value"].iloc[0]) >= _utc(t).timestamp()
+
+    def wait_for_scrape(self, after: datetime, timeout_s: float, poll_s: float = 0.1) -> bool:
+        """Wait until every target has been scraped at ``after`` or later, at most ``timeout_s``; whether
+        it was (an unreachable Prometheus is waited for like a slow one: its collector says why later)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                if self.scraped_since(after):
+                    return True
+            except RuntimeError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll_s)
 
     def _call(self, query: str, fn):
         try:

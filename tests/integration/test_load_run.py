@@ -18,7 +18,7 @@ import requests
 from ports import free_port
 
 from analysis.collect import postgres
-from analysis.load import REPO, Workload, run
+from analysis.load import REPO, Launched, Workload, run
 
 pytestmark = pytest.mark.integration
 
@@ -104,6 +104,22 @@ def test_a_ten_second_run_gives_every_frame_with_its_documented_columns(nginx, l
     assert len(r.requests) == agg["requests"] and (~r.requests["success"]).sum() == agg["failures"]
     s = r.summary()
     assert s["requests"] == len(r.requests) and s["p50_ms"] <= s["p95_ms"] <= s["p99_ms"] and not s["untrusted"]
+
+
+def test_a_launched_run_waits_at_its_gate_and_one_never_given_its_go_leaves_nothing(nginx, locustfile, tmp_path):
+    """Locust started early (its imports overlapping the lab's preparations) sends nothing until go; the
+    run's window starts at go; a run abandoned before go (an error, Ctrl-C) leaves no process."""
+    w = Workload(locustfile(STEADY), nginx, users=2, spawn_rate=2, duration_s=2)
+    with Launched(w, tmp_path / "held") as pending:
+        time.sleep(3)  # well past Locust's start-up
+        assert pending.proc.poll() is None and not (tmp_path / "held" / "requests.csv").exists()
+        r = pending.go(progress=False)
+    assert r.exit_code == 0 and len(r.requests) > 0 and r.requests["timestamp"].min() >= r.started
+    abandoned = Launched(w, tmp_path / "abandoned")
+    with pytest.raises(RuntimeError), abandoned:
+        raise RuntimeError("a reset failed")
+    assert abandoned.proc.returncode is not None and not (tmp_path / "abandoned" / "locust.pid").exists()
+    assert not (tmp_path / "abandoned" / "requests.csv").exists()
 
 
 def test_a_generator_that_saturates_its_own_cpu_is_flagged_untrusted(nginx, locustfile, tmp_path):
