@@ -25,7 +25,7 @@ import httpx
 import pandas as pd
 import redis
 
-from analysis import incidents, results
+from analysis import incidents, n8n_path, results
 from analysis import patterns as pats
 from analysis.collect import remediation_audit
 from analysis.incidents import CLASSES
@@ -204,18 +204,27 @@ def play(study, step, rounds: int, window_s: float, report=lambda line: None) ->
 
 def measure(study, step) -> tuple:
     """A study step of a remediation pattern (``Pattern.incidents`` set): the run's meta and frames."""
-    plan = pats.get(step.pattern).incidents
+    pattern = pats.get(step.pattern)
+    plan = pattern.incidents
     if step.warmup:  # the first incident's lead-in is the warm-up; nothing to discard here
         now = _now()
         return study.new_meta(step, now, now, {}), {"derived": pd.DataFrame(columns=["metric", "value", "unit"])}
-    rounds = plan.rounds_quick if study.config.quick else plan.rounds_full
+    quick = study.config.quick
+    rounds = plan.rounds(step.repeat, pattern.runs_per_arm(study.config.repeats, quick), quick)
+    n8n_on = study.settings.n8n
+    model = ""
+    if n8n_on:  # its webhook registered before the first fault; if it never is, the path says not measured
+        try:
+            model = n8n_path.ready(study.settings)
+        except n8n_path.DispatchError as exc:
+            model = f"n8n not ready: {exc}"
     start = _now()
     played, errors = play(study, step, rounds, plan.window_s,
                           report=lambda line: print(f"  incident: {line}", file=sys.stderr))
     time.sleep(1.0)  # the remediator's last audit line is written
     end = _now()
     audit = remediation_audit.read(study.settings.log_dir, start, end)
-    matched = incidents.match(played, audit) if len(played) else pd.DataFrame()
+    matched = incidents.match(played, audit, n8n=n8n_on, n8n_model=model) if len(played) else pd.DataFrame()
     values = incidents.run_values(matched)
     derived = pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
                            columns=["metric", "value", "unit"])
@@ -223,7 +232,7 @@ def measure(study, step) -> tuple:
     if len(played) < expected:
         errors.append(f"only {len(played)} of {expected} incidents were played")
     why = "; ".join(errors) or None
-    meta = study.new_meta(step, start, end, {"rounds": rounds, **asdict(plan)},
+    meta = study.new_meta(step, start, end, {"rounds": rounds, **asdict(plan), "n8n": n8n_on},
                           untrusted=bool(why), why=f"fault injection: {why}" if why else None)
     return meta, {"incidents": matched, "audit": audit, "derived": derived}
 
