@@ -69,9 +69,8 @@ class Lab:
             name = "worker" if kind == "worker-killed" else "truthsync-1"
             os.killpg(self.stack.supervisor.rpc.getProcessInfo(name)["pid"], signal.SIGKILL)
         elif kind == "api-error-mode":  # in the process's memory until it restarts (or the lab clears it)
-            r = self.api.post(f"{API}/admin/faults", headers=self.admin,
-                              json={"error_rate": 1.0, "errors_spare": DASHBOARD, "duration_s": 600})
-            r.raise_for_status()
+            self._api_admin(lambda: self.api.post(f"{API}/admin/faults", headers=self.admin, json={
+                "error_rate": 1.0, "errors_spare": DASHBOARD, "duration_s": 600}))
         elif kind == "cache-poisoned":
             for tenant, _ in self.users:
                 generation = self.redis.get(f"{CACHE_PREFIX}dashboard:{tenant}:generation") or b"0"
@@ -99,21 +98,26 @@ class Lab:
             name = "worker" if kind == "worker-killed" else "truthsync-1"
             if self.stack.supervisor.rpc.getProcessInfo(name)["statename"] != "RUNNING":
                 self.stack.supervisor.rpc.startProcess(name, True)
-        elif kind == "api-error-mode":  # the API may be restarting (an action under way): wait for it
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    self.api.delete(f"{API}/admin/faults", headers=self.admin).raise_for_status()
-                    return
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(POLL_S)
+        elif kind == "api-error-mode":
+            self._api_admin(lambda: self.api.delete(f"{API}/admin/faults", headers=self.admin))
         elif kind == "cache-poisoned":
             keys = list(self.cache.scan_iter(match=f"{CACHE_PREFIX}dashboard:*", count=1000))
             keys = [k for k in keys if not k.endswith(b":generation")]
             if keys:
                 self.cache.unlink(*keys)
+
+    def _api_admin(self, call, limit_s: float = 60.0) -> None:
+        """An admin call to the API, again while it cannot be reached: it may be restarting (an action under
+        way), or a pooled connection may still lead to the process a restart just replaced (reset by peer)."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            try:
+                call().raise_for_status()
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL_S)
 
     def firing(self, alertname: str) -> bool:
         r = httpx.get(self.settings.url("prometheus") + "/api/v1/query", timeout=5,
