@@ -68,8 +68,7 @@ def schedule(pattern_ids: list[str], repeats: int, warmup: bool = True,
     for pid in pattern_ids:
         if warmup:
             steps.append(Step(pid, arms[0], 0, warmup=True))
-        cap = pats.get(pid).quick_repeats if quick else None
-        for r in range(min(repeats, cap or repeats)):
+        for r in range(pats.get(pid).runs_per_arm(repeats, quick)):
             # two arms: ABBA; a sweep's several: a rotated (Latin-square) order
             order = (arms if r % 2 == 0 else arms[::-1]) if len(arms) <= 2 else sweeps.rotated(arms, r)
             steps += [Step(pid, arm, r) for arm in order]

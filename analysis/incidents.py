@@ -8,6 +8,11 @@ received), act (action start → done), recover (action done → steady state). 
 plain: an incident not recovered within its window counts its window as a lower bound of its
 time to recover, and the share censored is reported beside every median (a median with more
 than half censored is only known to exceed the window: it is reported as None).
+
+With n8n in the stack (LAB_N8N=1) every curable alert also reaches n8n's P3 workflow, which asks the
+model and calls the remediator's ``/actions`` with a reason naming the alert ("<alertname>: ..."): that
+call's arrival, from the same firing, is the n8n path's dispatch, per incident beside the direct one.
+Without n8n the path is not measured, and says so: never a number.
 """
 from __future__ import annotations
 
@@ -45,30 +50,44 @@ STAGES = ("detect", "dispatch", "act", "recover")
 #: an audit line names these for every decision; an incident whose lines lack one has an incomplete trail
 TRAIL_FIELDS = ("fingerprint", "episode", "starts_at", "received_at", "action", "params", "outcome", "timestamp")
 ACT_FIELDS = ("started_at", "finished_at", "act_ms")
+#: the study's word on the n8n path when n8n was not in the stack
+N8N_NOT_MEASURED = "n8n path: not measured (LAB_N8N=1 to measure)"
+N8N_NOTHING_ARRIVED = ("n8n path: not measured: n8n was on but none of its workflow's decisions reached the "
+                       "remediator (is the P3 workflow active? see n8n's log)")
 
 
 @dataclass(frozen=True)
 class IncidentPlan:
     """How many incidents of each class a run plays (quick and full studies), and their window."""
 
-    rounds_quick: int = 2
+    quick_per_class: int = 5  # a quick study's incidents per class and arm, spread over its runs (2, 2, 1)
     rounds_full: int = 7  # with the default 6 repeats: 21 per class per arm, the ≥ 20 a full study needs
     window_s: float = 15.0  # a fault not recovered within this is censored; the lab then ends it itself
     cooldown_s: float = 4.0  # the remediator's cooldown in both arms: shorter than a round
     budget_per_h: int = 200  # the lab plays hours of incidents in minutes
+
+    def rounds(self, repeat: int, runs: int, quick: bool) -> int:
+        """Incidents of each class that run ``repeat`` (0-based) of ``runs`` per arm plays."""
+        if not quick:
+            return self.rounds_full
+        return max(1, self.quick_per_class // runs + (repeat < self.quick_per_class % runs))
 
 
 def _ts(values) -> pd.Series:
     return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, format="ISO8601")
 
 
-def match(incidents: pd.DataFrame, audit: pd.DataFrame, grace_s: float = 5.0) -> pd.DataFrame:
+def match(incidents: pd.DataFrame, audit: pd.DataFrame, grace_s: float = 5.0, n8n: bool = False,
+          n8n_model: str = "") -> pd.DataFrame:
     """Per incident (``kind``, ``start``, ``end``, ``recovered``): the audit decisions on its alert from
-    its start to its end plus ``grace_s`` (or the next incident of its class), the first one's stages in seconds."""
+    its start to its end plus ``grace_s`` (or the next incident of its class), the first one's stages in seconds.
+    With ``n8n`` (the stack ran it; ``n8n_model``: who answered its model calls) also the n8n path's
+    first call on the alert in that span (:func:`_n8n_path`)."""
     rows = []
     audit = audit.copy()
-    if len(audit):
-        audit["at"] = _ts(audit["received_at"].where(audit["received_at"].notna(), audit["timestamp"]))
+    if len(audit):  # when a decision's request arrived: the notification's receipt, an action's start
+        arrived = audit["received_at"].where(audit["received_at"].notna(), audit["started_at"])
+        audit["at"] = _ts(arrived.where(arrived.notna(), audit["timestamp"]))
     incidents = incidents.sort_values("start", kind="stable")
     for i, inc in enumerate(incidents.itertuples(index=False)):
         cls = CLASSES[inc.kind]
@@ -92,8 +111,25 @@ def match(incidents: pd.DataFrame, audit: pd.DataFrame, grace_s: float = 5.0) ->
                    unsafe=int(sum(1 for e in mine[mine["outcome"] == "done"].itertuples()
                                   if (e.action, _params(e.params)) != cls.rule.key)),
                    trail_complete=_complete(mine))
+        row.update(n8n_on=n8n, n8n_model=n8n_model if n8n else "",
+                   **(_n8n_path(audit, cls.alertname, inc.start, until, firing) if n8n and len(audit) else
+                      {"n8n_dispatch_s": None, "n8n_decision": None, "n8n_actions": 0}))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _n8n_path(audit: pd.DataFrame, alertname: str, start, until, firing) -> dict:
+    """The P3 workflow's first call on ``alertname`` between ``start`` and ``until``: its dispatch (firing →
+    the call reached the remediator), its decision, and the actions it caused (record_only is none)."""
+    calls = audit[(audit["source"] == "api") & audit["why"].fillna("").str.startswith(f"{alertname}: ")
+                  & (audit["at"] >= start) & (audit["at"] < until)].sort_values("at")
+    if not len(calls):
+        return {"n8n_dispatch_s": None, "n8n_decision": None, "n8n_actions": 0}
+    first = calls.iloc[0]
+    acted = (calls["outcome"] == "done") & (calls["action"] != "record_only")
+    return {"n8n_dispatch_s": (first["at"] - firing).total_seconds() if firing is not None else None,
+            "n8n_decision": f"{first['action']} ({first['outcome']}): {first['why'][len(alertname) + 2:]}",
+            "n8n_actions": int(acted.sum())}
 
 
 def _params(value) -> tuple[tuple[str, str], ...]:
@@ -125,7 +161,8 @@ def run_values(matched: pd.DataFrame) -> dict[str, tuple[float, str]]:
               "manual_share": (1 - float(resolved.mean()), "share"),
               "ttr_p50_s": (float(ttr.median()), "s"), "ttr_p90_s": (float(ttr.quantile(0.9)), "s"),
               "unsafe_actions": (int(matched["unsafe"].sum()), "actions"),
-              "double_actions": (int((matched["actions"] - 1).clip(lower=0).sum()), "actions"),
+              "double_actions": (int((matched["actions"] + _n8n_actions(matched) - 1).clip(lower=0).sum()),
+                                 "actions"),
               "trail_incomplete": (int((~matched["trail_complete"].astype(bool)).sum()), "incidents"),
               "decisions": (int(matched["decisions"].sum()), "decisions")}
     for stage in STAGES:
@@ -133,6 +170,11 @@ def run_values(matched: pd.DataFrame) -> dict[str, tuple[float, str]]:
         if len(col):
             values[f"{stage}_p50_s"] = (float(col.median()), "s")
     return values
+
+
+def _n8n_actions(matched: pd.DataFrame) -> pd.Series:
+    """Actions the n8n path caused per incident (0 without n8n, or in a study stored before it was measured)."""
+    return matched["n8n_actions"].fillna(0).astype(int) if "n8n_actions" in matched else 0
 
 
 def summary(per_run: list[pd.DataFrame]) -> dict:
@@ -153,8 +195,32 @@ def summary(per_run: list[pd.DataFrame]) -> dict:
         for col in ("ttr", *STAGES):
             data = [g[f"{col}_s"].dropna().to_numpy(float) for g in groups]
             entry[col] = _quantiles(data, censored if col == "ttr" else 0, n)
+        entry["n8n_path"] = n8n_summary(groups)
         out[kind] = entry
     return out
+
+
+def n8n_summary(groups: list[pd.DataFrame]) -> dict | str:
+    """The n8n path next to the direct one over incidents played with n8n on: its dispatch, what it adds
+    to the direct path's (paired per incident), how many incidents it reached, its decisions and actions.
+    A sentence instead when n8n was off, or on but none of its calls arrived."""
+    on = [g[g["n8n_on"].fillna(False).astype(bool)] for g in groups if "n8n_on" in g]
+    on = [g for g in on if len(g)]
+    if not on:
+        return N8N_NOT_MEASURED
+    reached = [g[g["n8n_dispatch_s"].notna()] for g in on]
+    n, seen = sum(len(g) for g in on), sum(len(g) for g in reached)
+    if not seen:
+        return N8N_NOTHING_ARRIVED
+    both = [g[g["dispatch_s"].notna()] for g in reached]
+    return {"incidents": n, "reached": seen, "missing": n - seen,
+            "model": sorted({m for g in on for m in g["n8n_model"]}),
+            "decisions": {str(k): int(v) for k, v in pd.concat(reached)["n8n_decision"].value_counts().items()},
+            "actions": int(sum(g["n8n_actions"].sum() for g in on)),
+            "dispatch": _quantiles([g["n8n_dispatch_s"].to_numpy(float) for g in reached], 0, seen),
+            "direct_dispatch": _quantiles([g["dispatch_s"].to_numpy(float) for g in both], 0, seen),
+            "added_to_direct": _quantiles([(g["n8n_dispatch_s"] - g["dispatch_s"]).to_numpy(float) for g in both],
+                                          0, seen)}
 
 
 def _quantiles(groups: list[np.ndarray], censored: int, n: int) -> dict:

@@ -145,14 +145,10 @@ def _wait_for_webhook(client: httpx.Client, settings: Settings, timeout_s: float
         time.sleep(0.5)
 
 
-def measure_dispatch(settings: Settings, trials: int = 10, timeout_s: float = 30.0,
-                     ready_timeout_s: float = 120.0) -> DispatchLatency:
-    """Dispatch latency of the direct and the n8n path over ``trials`` probe alerts, one at a time.
-
-    Needs a running local stack with LAB_N8N=1 (n8n, Alertmanager, the remediator); waits up to
-    ``ready_timeout_s`` for the workflow's webhook. Raises :class:`DispatchError` when n8n is off, does not
-    answer or has no active webhook: then the n8n path is not measured.
-    """
+def ready(settings: Settings, ready_timeout_s: float = 120.0) -> str:
+    """Once n8n answers and the workflow's webhook is registered (waiting up to ``ready_timeout_s``): who
+    answers the workflow's model calls. Raises :class:`DispatchError` when n8n is off, does not answer or
+    has no active webhook: then the n8n path is not measured."""
     if not settings.n8n:
         raise DispatchError("n8n is off: start the local stack with LAB_N8N=1 (after stack/local/install-n8n.sh)")
     with httpx.Client(timeout=10) as client:
@@ -162,7 +158,17 @@ def measure_dispatch(settings: Settings, trials: int = 10, timeout_s: float = 30
             raise DispatchError(f"n8n does not answer at {settings.url('n8n')} ({exc}); "
                                 "is the local stack up with LAB_N8N=1?") from exc
         _wait_for_webhook(client, settings, ready_timeout_s)
-        model = _model_answering(client, settings)
+        return _model_answering(client, settings)
+
+
+def measure_dispatch(settings: Settings, trials: int = 10, timeout_s: float = 30.0,
+                     ready_timeout_s: float = 120.0) -> DispatchLatency:
+    """Dispatch latency of the direct and the n8n path over ``trials`` probe alerts, one at a time.
+
+    Needs a running local stack with LAB_N8N=1 (n8n, Alertmanager, the remediator); see :func:`ready`.
+    """
+    model = ready(settings, ready_timeout_s)
+    with httpx.Client(timeout=10) as client:
         return DispatchLatency([_trial(client, settings, timeout_s) for _ in range(trials)], model)
 
 

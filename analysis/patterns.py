@@ -125,6 +125,11 @@ class Pattern:
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
 
+    def runs_per_arm(self, repeats: int, quick: bool) -> int:
+        """How many runs of each arm a study asking for ``repeats`` makes (a quick one at most ``quick_repeats``)."""
+        cap = self.quick_repeats if quick else None
+        return min(repeats, cap or repeats)
+
     def expectation(self, metric: str) -> Expectation | None:
         return next((e for e in self.expectations if e.metric == metric), None)
 

@@ -25,7 +25,7 @@ import httpx
 import pandas as pd
 import redis
 
-from analysis import incidents, results
+from analysis import incidents, n8n_path, results
 from analysis import patterns as pats
 from analysis.collect import remediation_audit
 from analysis.incidents import CLASSES
@@ -69,9 +69,8 @@ class Lab:
             name = "worker" if kind == "worker-killed" else "truthsync-1"
             os.killpg(self.stack.supervisor.rpc.getProcessInfo(name)["pid"], signal.SIGKILL)
         elif kind == "api-error-mode":  # in the process's memory until it restarts (or the lab clears it)
-            r = self.api.post(f"{API}/admin/faults", headers=self.admin,
-                              json={"error_rate": 1.0, "errors_spare": DASHBOARD, "duration_s": 600})
-            r.raise_for_status()
+            self._api_admin(lambda: self.api.post(f"{API}/admin/faults", headers=self.admin, json={
+                "error_rate": 1.0, "errors_spare": DASHBOARD, "duration_s": 600}))
         elif kind == "cache-poisoned":
             for tenant, _ in self.users:
                 generation = self.redis.get(f"{CACHE_PREFIX}dashboard:{tenant}:generation") or b"0"
@@ -99,21 +98,26 @@ class Lab:
             name = "worker" if kind == "worker-killed" else "truthsync-1"
             if self.stack.supervisor.rpc.getProcessInfo(name)["statename"] != "RUNNING":
                 self.stack.supervisor.rpc.startProcess(name, True)
-        elif kind == "api-error-mode":  # the API may be restarting (an action under way): wait for it
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    self.api.delete(f"{API}/admin/faults", headers=self.admin).raise_for_status()
-                    return
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(POLL_S)
+        elif kind == "api-error-mode":
+            self._api_admin(lambda: self.api.delete(f"{API}/admin/faults", headers=self.admin))
         elif kind == "cache-poisoned":
             keys = list(self.cache.scan_iter(match=f"{CACHE_PREFIX}dashboard:*", count=1000))
             keys = [k for k in keys if not k.endswith(b":generation")]
             if keys:
                 self.cache.unlink(*keys)
+
+    def _api_admin(self, call, limit_s: float = 60.0) -> None:
+        """An admin call to the API, again while it cannot be reached: it may be restarting (an action under
+        way), or a pooled connection may still lead to the process a restart just replaced (reset by peer)."""
+        deadline = time.monotonic() + limit_s
+        while True:
+            try:
+                call().raise_for_status()
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(POLL_S)
 
     def firing(self, alertname: str) -> bool:
         r = httpx.get(self.settings.url("prometheus") + "/api/v1/query", timeout=5,
@@ -204,18 +208,27 @@ def play(study, step, rounds: int, window_s: float, report=lambda line: None) ->
 
 def measure(study, step) -> tuple:
     """A study step of a remediation pattern (``Pattern.incidents`` set): the run's meta and frames."""
-    plan = pats.get(step.pattern).incidents
+    pattern = pats.get(step.pattern)
+    plan = pattern.incidents
     if step.warmup:  # the first incident's lead-in is the warm-up; nothing to discard here
         now = _now()
         return study.new_meta(step, now, now, {}), {"derived": pd.DataFrame(columns=["metric", "value", "unit"])}
-    rounds = plan.rounds_quick if study.config.quick else plan.rounds_full
+    quick = study.config.quick
+    rounds = plan.rounds(step.repeat, pattern.runs_per_arm(study.config.repeats, quick), quick)
+    n8n_on = study.settings.n8n
+    model = ""
+    if n8n_on:  # its webhook registered before the first fault; if it never is, the path says not measured
+        try:
+            model = n8n_path.ready(study.settings)
+        except n8n_path.DispatchError as exc:
+            model = f"n8n not ready: {exc}"
     start = _now()
     played, errors = play(study, step, rounds, plan.window_s,
                           report=lambda line: print(f"  incident: {line}", file=sys.stderr))
     time.sleep(1.0)  # the remediator's last audit line is written
     end = _now()
     audit = remediation_audit.read(study.settings.log_dir, start, end)
-    matched = incidents.match(played, audit) if len(played) else pd.DataFrame()
+    matched = incidents.match(played, audit, n8n=n8n_on, n8n_model=model) if len(played) else pd.DataFrame()
     values = incidents.run_values(matched)
     derived = pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
                            columns=["metric", "value", "unit"])
@@ -223,7 +236,7 @@ def measure(study, step) -> tuple:
     if len(played) < expected:
         errors.append(f"only {len(played)} of {expected} incidents were played")
     why = "; ".join(errors) or None
-    meta = study.new_meta(step, start, end, {"rounds": rounds, **asdict(plan)},
+    meta = study.new_meta(step, start, end, {"rounds": rounds, **asdict(plan), "n8n": n8n_on},
                           untrusted=bool(why), why=f"fault injection: {why}" if why else None)
     return meta, {"incidents": matched, "audit": audit, "derived": derived}
 

@@ -75,6 +75,29 @@ table = [{"arm": arm, "class": kind, "incidents": s["incidents"], "censored": s[
 display(HTML(pd.DataFrame(table).to_html(index=False)) if table else Markdown("No incident was played."))
 
 # %% [markdown]
+# ## Dispatch: the direct path and the n8n path
+# With n8n in the stack (`LAB_N8N=1`) every curable alert also reaches n8n's P3 workflow (model call,
+# allow-list mapping, a call to the remediator): from the same firing, when each path reached the
+# remediator, and what n8n adds (paired per incident). Without n8n the path is not measured.
+
+# %%
+paths = []
+for arm, per_class in summary.items():
+    for kind, s in per_class.items():
+        n8n = s.get("n8n_path", incidents.N8N_NOT_MEASURED)
+        if isinstance(n8n, str):
+            paths.append({"arm": arm, "class": kind, "direct p50": _cell(s["dispatch"]["p50"]), "n8n": n8n})
+            continue
+        paths.append({"arm": arm, "class": kind, "reached / incidents": f"{n8n['reached']} / {n8n['incidents']}",
+                      **{f"{name} {q}": _cell(n8n[key][q]) for name, key in
+                         (("direct", "direct_dispatch"), ("n8n", "dispatch"), ("n8n adds", "added_to_direct"))
+                         for q in ("p50", "p90")},
+                      "n8n actions": n8n["actions"],
+                      "decisions": "; ".join(f"{d}: {c}" for d, c in n8n["decisions"].items()),
+                      "model": "; ".join(n8n["model"])})
+display(HTML(pd.DataFrame(paths).to_html(index=False, na_rep="—")) if paths else Markdown("No incident was played."))
+
+# %% [markdown]
 # ## Safety
 # From the audit trail: actions taken, actions other than the policy's for the incident's alert
 # (unsafe, must be 0), more than one action for one incident (double, must be 0).

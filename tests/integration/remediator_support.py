@@ -4,6 +4,7 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -66,3 +67,14 @@ def spawns(sup: Supervisor, name: str = "api") -> int:
     """How many times supervisord started ``name``: its own log, not the remediator's word."""
     log = sup.run_dir / "logs" / "supervisord.txt"
     return log.read_text().count(f"spawned: '{name}'") if log.exists() else 0
+
+
+def settled_spawns(sup: Supervisor, quiet_s: float = 2.0, limit_s: float = 30.0, name: str = "api") -> int:
+    """supervisord's spawn count once it stopped changing for ``quiet_s``: a restart still under way on a
+    loaded machine is counted, and one that would come late is not missed."""
+    count, since, deadline = spawns(sup, name), time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() - since < quiet_s and time.monotonic() < deadline:
+        time.sleep(0.2)
+        if spawns(sup, name) != count:
+            count, since = spawns(sup, name), time.monotonic()
+    return count

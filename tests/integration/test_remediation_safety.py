@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from remediator_support import ALERTMANAGER, N8N, alert_token_file, client, firing, spawns, supervised_api  # noqa: F401
+from remediator_support import (ALERTMANAGER, N8N, alert_token_file, client, firing, settled_spawns,  # noqa: F401
+                                spawns, supervised_api)
 
 from stack.remediator.app import MAX_BODY_BYTES
 from stack.remediator.policy import Policy
@@ -33,17 +34,9 @@ async def _restart_counts(redis_url, token_file, sup, payloads, **env) -> tuple[
     return await _settled_spawns(sup) - before, audit
 
 
-async def _settled_spawns(sup, quiet_s: float = 2.0, limit_s: float = 30.0) -> int:
-    """supervisord's spawn count once it stopped changing for ``quiet_s``: a restart still under way on a
-    loaded machine is counted, and one that would come late is not missed."""
-    loop = asyncio.get_running_loop()
-    count, since, deadline = spawns(sup), loop.time(), loop.time() + limit_s
-    while loop.time() - since < quiet_s and loop.time() < deadline:
-        await asyncio.sleep(0.2)
-        now = spawns(sup)
-        if now != count:
-            count, since = now, loop.time()
-    return count
+async def _settled_spawns(sup) -> int:
+    """supervisord's settled spawn count (remediator_support.settled_spawns), off the event loop."""
+    return await asyncio.to_thread(settled_spawns, sup)
 
 
 async def test_a_hundred_repeats_of_one_firing_restart_the_service_once(redis_url, alert_token_file, supervised_api):

@@ -109,3 +109,70 @@ def test_the_audit_reader_keeps_the_window_and_skips_a_torn_line(tmp_path):
     (tmp_path / remediation_audit.FILE).write_text("\n".join(lines) + '\n{"timestamp": "2026-12')
     frame = remediation_audit.read(tmp_path, T0 + timedelta(seconds=4), T0 + timedelta(seconds=9))
     assert len(frame) == 1 and json.loads(frame["params"].iloc[0]) == {"service": "worker"}
+
+
+# ------------------------------------------------------------------ the n8n path beside the direct one
+def _n8n_call(alert: str, at: float, action: str = "record_only", outcome: str = "done",
+              why: str = "the LLM suggested record_only") -> dict:
+    """What the remediator audits when the P3 workflow calls /actions (source api, the alert in the reason)."""
+    return _decision("", 0, 0, outcome=outcome, action=action, params={} if action == "record_only" else None,
+                     acted=(at, at + 0.01), source="api", why=f"{alert}: {why}", fingerprint=None,
+                     episode=None, starts_at=None, received_at=None)
+
+
+def test_with_n8n_on_each_incident_gets_the_n8n_path_s_dispatch_next_to_the_direct_one():
+    played = pd.DataFrame([_incident("api-error-mode", 0, 9.0), _incident("worker-killed", 1, 8.0)])
+    audit = _audit(_decision("ApiErrorMode", 3.0, 4.0, acted=(4.1, 6.1)),
+                   _n8n_call("ApiErrorMode", 5.5),
+                   _decision("WorkerDown", 3.0, 4.5, acted=(4.5, 5.5), params={"service": "worker"}),
+                   _n8n_call("WorkerDown", 6.0, why="the suggested action is not allow-listed"),
+                   _n8n_call("TargetDown", 3.5))  # another alert's call: nobody's incident
+    matched = incidents.match(played, audit, n8n=True, n8n_model="a test double")
+    api, worker = matched.iloc[0], matched.iloc[1]
+    assert (api.dispatch_s, api.n8n_dispatch_s) == (1.0, 2.5)
+    assert (worker.dispatch_s, worker.n8n_dispatch_s) == (1.5, 3.0)
+    assert worker.n8n_decision == "record_only (done): the suggested action is not allow-listed"
+    assert list(matched["n8n_actions"]) == [0, 0]  # record_only changes nothing
+    s = incidents.summary([matched])["all"]["n8n_path"]
+    assert (s["incidents"], s["reached"], s["missing"], s["actions"], s["model"]) == (2, 2, 0, 0, ["a test double"])
+    assert s["dispatch"]["p50"]["value"] == 2.75 and s["direct_dispatch"]["p50"]["value"] == 1.25
+    assert s["added_to_direct"]["p50"]["value"] == 1.5
+    assert incidents.run_values(matched)["double_actions"][0] == 0
+
+
+def test_without_n8n_the_n8n_path_is_not_measured_never_a_number():
+    played = pd.DataFrame([_incident("api-error-mode", 0, 9.0)])
+    audit = _audit(_decision("ApiErrorMode", 3.0, 4.0, acted=(4.1, 6.1)), _n8n_call("ApiErrorMode", 5.5))
+    matched = incidents.match(played, audit)  # a stray call in the trail does not make n8n "on"
+    assert matched.iloc[0].n8n_dispatch_s is None
+    assert incidents.summary([matched])["api-error-mode"]["n8n_path"] == incidents.N8N_NOT_MEASURED
+    old = matched.drop(columns=["n8n_on", "n8n_model", "n8n_dispatch_s", "n8n_decision", "n8n_actions"])
+    assert incidents.summary([old])["all"]["n8n_path"] == incidents.N8N_NOT_MEASURED  # a study stored before
+
+
+def test_positive_control_n8n_on_but_none_of_its_calls_arrived_is_not_measured():
+    played = pd.DataFrame([_incident("api-error-mode", 0, 9.0)])
+    matched = incidents.match(played, _audit(_decision("ApiErrorMode", 3.0, 4.0, acted=(4.1, 6.1))), n8n=True)
+    assert incidents.summary([matched])["all"]["n8n_path"] == incidents.N8N_NOTHING_ARRIVED
+
+
+def test_an_action_the_n8n_path_took_on_top_of_the_direct_one_is_a_double_action():
+    played = pd.DataFrame([_incident("api-error-mode", 0, 9.0)])
+    audit = _audit(_decision("ApiErrorMode", 3.0, 4.0, acted=(4.1, 6.1)),
+                   _n8n_call("ApiErrorMode", 6.5, action="restart_service", why="the LLM suggested restart_service"))
+    matched = incidents.match(played, audit, n8n=True)
+    assert matched.iloc[0].n8n_actions == 1 and incidents.run_values(matched)["double_actions"][0] == 1
+
+
+def test_a_quick_study_plays_exactly_five_incidents_of_each_class_per_arm_and_a_full_one_twenty_or_more():
+    from analysis import patterns as pats
+    from analysis.experiment import schedule
+
+    pattern = pats.get("auto-remediation")
+    plan = pattern.incidents
+    for repeats in (1, 2, 3, 4):
+        steps = [s for s in schedule([pattern.id], repeats, quick=True) if s.arm == "baseline" and not s.warmup]
+        runs = pattern.runs_per_arm(repeats, True)
+        assert len(steps) == runs and sum(plan.rounds(s.repeat, runs, True) for s in steps) == 5
+    assert [plan.rounds(r, 3, True) for r in range(3)] == [2, 2, 1]
+    assert sum(plan.rounds(r, 6, False) for r in range(6)) >= 20

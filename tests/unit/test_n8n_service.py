@@ -2,7 +2,9 @@
 secrets stay in 0600 files; Alertmanager reaches its webhook only when it runs."""
 from __future__ import annotations
 
+import re
 import stat
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -54,3 +56,19 @@ def test_alertmanager_notifies_the_local_n8n_only_when_it_runs(tmp_path):
         else:
             assert not any("webhook" in u for u in urls)
             assert [r["receiver"] for r in config["route"]["routes"]] == ["lab", "remediator", "remediator"]
+
+
+def test_with_n8n_a_curable_fault_reaches_n8n_and_the_remediator_once_each_at_the_same_timing(tmp_path):
+    """The study compares the two dispatch paths: neither may wait a longer group_wait than the other."""
+    settings = _settings(tmp_path, True)
+    render_configs(CONFIG_SRC, tmp_path / "out", LocalStack(settings).provision.context({}), only={"alertmanager"})
+    path = tmp_path / "out" / "alertmanager" / "alertmanager.yml"
+    out = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={path}", "alertname=ApiErrorMode",
+                          "remediable=true", "service=api"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert sorted(re.split(r"[,\s]+", out.stdout.strip())) == ["n8n", "remediator"]  # once each
+    curable = next(r for r in yaml.safe_load(path.read_text())["route"]["routes"]
+                   if r.get("matchers") == ['remediable="true"'])
+    timing = ("group_wait", "group_interval", "repeat_interval")
+    assert [r["receiver"] for r in curable["routes"]] == ["n8n", "remediator"]
+    assert all(key not in child for child in curable["routes"] for key in timing)  # inherited from the route
