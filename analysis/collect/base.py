@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
 
 import pandas as pd
 
@@ -49,10 +48,10 @@ class Collector:
     also runs in a discarded warm-up run; ``error`` why its measurement failed (said in the run's meta).
     """
 
-    name: ClassVar[str] = ""
-    kind: ClassVar[str] = "collector"
-    needs: ClassVar[tuple[str, ...]] = ()
-    warmup: ClassVar[bool] = True
+    name: str = ""
+    kind: str = "collector"  # how the run's meta names it beside its error: "collector" | "probe"
+    needs: tuple[str, ...] = ()
+    warmup: bool = True
     error: str | None = None
 
     def start(self, ctx: RunContext) -> None:

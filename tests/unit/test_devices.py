@@ -3,13 +3,15 @@ loop; hooks run in order; a probe that broke leaves its judged values out and sa
 no probes; every pattern's sources resolve."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from analysis import devices
+from analysis import devices, experiment
 from analysis import patterns as pats
 from analysis.collect import tidy
 from analysis.collect.base import Collector, RunContext, values_frame
@@ -103,6 +105,25 @@ def test_a_probe_that_broke_gives_only_its_check_count_and_its_error():
     assert "samples" not in collected.frames
 
 
+class Timing(Probe):
+    """A probe that made two checks and timed each."""
+
+    checks = "things_checked"
+
+    def values(self, ctx):
+        return {"things_checked": (2, "checks"), "things_wrong": (0, "things")}
+
+    def samples(self):
+        return [("thing_ms", 1.5), ("thing_ms", 2.5)]
+
+
+def test_a_probe_gives_its_scalars_and_its_samples_pooled_with_the_other_probes():
+    collected = _run(devices.Devices([ProbeDevice("one", Timing()), ProbeDevice("two", Timing())]))
+    assert collected.values == {"things_checked": (2.0, "checks"), "things_wrong": (0.0, "things")}
+    assert collected.frames["samples"]["value"].tolist() == [1.5, 2.5, 1.5, 2.5]
+    assert collected.errors == []
+
+
 def test_a_warm_up_run_has_no_probes_and_only_the_collectors_that_run_in_warm_ups():
     pattern = pats.get("redis-cache")
     names = lambda d: [x.name for x in d.devices]  # noqa: E731
@@ -127,3 +148,12 @@ def test_every_collector_needs_only_services_the_catalogue_knows():
     known = set(catalogue.by_name())
     for kind in devices.default_registry().values():
         assert set(kind.needs) <= known, kind.name
+
+
+def test_the_study_loop_names_no_data_source():
+    """``experiment.measure`` reaches the sources only through ``analysis.devices``."""
+    tree = ast.parse(Path(experiment.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    sources = {m for m in imported if m and m.startswith("analysis.collect") and m != "analysis.collect.base"}
+    assert not sources and "analysis.probes" not in imported
