@@ -35,8 +35,9 @@ class Collected:
 
 
 class Devices:
-    """Every hook of every device in order; ``finish`` in reverse (the probes beside the load stop first,
-    then the sources that read the servers), the frames merged in the devices' order."""
+    """``start`` in the devices' order, ``stop`` and ``finish`` in reverse, like nested contexts (a sampler
+    started last stops first, right at the load's end; the probes beside the load finish before the
+    sources that read the servers); the frames merged in the devices' order."""
 
     def __init__(self, devices: list[Collector]):
         self.devices = devices
@@ -46,7 +47,7 @@ class Devices:
             device.start(ctx)
 
     def stop(self, ctx: RunContext) -> None:
-        for device in self.devices:
+        for device in reversed(self.devices):
             device.stop(ctx)
 
     def finish(self, ctx: RunContext) -> Collected:

@@ -87,11 +87,11 @@ def test_a_registered_name_resolves_like_the_class_itself():
     assert "window" in collected.frames
 
 
-def test_hooks_run_in_order_finish_in_reverse_and_frames_merge_in_the_pattern_order():
+def test_hooks_start_in_order_stop_and_finish_in_reverse_and_frames_merge_in_the_pattern_order():
     journal: list = []
     run_devices = devices.Devices([Recording("a", journal), Recording("b", journal)])
     collected = _run(run_devices)
-    assert journal == [("start", "a"), ("start", "b"), ("stop", "a"), ("stop", "b"),
+    assert journal == [("start", "a"), ("start", "b"), ("stop", "b"), ("stop", "a"),
                        ("finish", "b"), ("finish", "a")]
     assert collected.frames["shared"]["source"].tolist() == ["a", "b"]
     assert "derived" not in collected.frames  # the devices' scalars are the derivation's input
