@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import redis
 
 from analysis import backtest, devices, load, remediation, results, seeding
 from analysis import sweep as sweeps
@@ -315,8 +316,6 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
 
 
 def _delete_prefix(redis_url: str, prefix: str) -> None:
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
