@@ -24,6 +24,7 @@ import pandas as pd
 
 from analysis import alerts, deliveries, faults, load, results
 from analysis import patterns as pats
+from analysis.collect.base import values_frame
 from analysis.collect.prometheus import Prometheus
 
 USERS = 10  # background load while the faults play
@@ -217,8 +218,7 @@ def derived(played: Played, spec: alerts.Backtest, ruleset: str, scrape_s: float
     for other in spec.context:
         values.update(alerts.values(alerts.score(played.truth, played.episodes, alerts.RULESETS[other], played.start),
                                     prefix=f"{other}_"))
-    frame = pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
-                         columns=["metric", "value", "unit"])
+    frame = values_frame(values)
     return frame, own
 
 
@@ -233,7 +233,7 @@ def measure(study, step) -> tuple:
     spec = pattern.backtest
     if step.warmup:  # the timeline's lead-in is the warm-up; nothing to discard here
         now = datetime.now(timezone.utc)
-        return study.new_meta(step, now, now, {}), {"derived": pd.DataFrame(columns=["metric", "value", "unit"])}
+        return study.new_meta(step, now, now, {}), {"derived": values_frame({})}
     played = play(study, step.repeat, report=lambda line: print(f"  fault: {line}", file=sys.stderr))
     if study.config.rules and not (study.dir / "timelines" / USER_RULES).exists():  # the record keeps them
         shutil.copyfile(study.config.rules, study.dir / "timelines" / USER_RULES)

@@ -17,22 +17,18 @@ from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+import redis
 
-from analysis import backtest, capacity, load, remediation, results, seeding
+from analysis import backtest, devices, load, remediation, results, seeding
 from analysis import sweep as sweeps
 from analysis import patterns as pats
 from analysis.capacity import CapacityPlan
-from analysis.collect import postgres, redis as redis_collect
-from analysis.collect.log_source import log_source
-from analysis.collect.logs import LogQuery, counts
-from analysis.collect.prometheus import Prometheus
-from analysis.collect.redis import cache_rows as redis_cache_rows
-from analysis.collect.resources import ResourceSampler, service_pids
+from analysis.collect.base import RunContext
+from analysis.derive import derive
 from analysis.interrupts import signals_as_interrupt
 from analysis.provenance import git_commit, machine
 from analysis.repeats import DEFAULT_REPEATS, QUICK_REPEATS
 from analysis.results import RunMeta
-from analysis.probes import PROBES, ProbeContext
 from analysis.settings import Settings
 from analysis.stack import catalogue, open_stack, routing, toggles
 from analysis.stack.base import Stack
@@ -278,12 +274,13 @@ def reset(study: Study, pattern: pats.Pattern) -> None:
         else:
             raise StudyError(f"pattern {pattern.id}: unknown reset {item!r} (redis:<prefix> or restart:<glob>)")
     if restarted:  # Prometheus must see the restarted processes' fresh counters (two scrapes) before the run
-        await_scrape(study.settings, datetime.now(timezone.utc) + timedelta(seconds=study.settings.scrape_interval_s))
+        then = datetime.now(timezone.utc) + timedelta(seconds=study.settings.scrape_interval_s)
+        devices.await_scrape(study.settings, then)
 
 
 def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]:
-    """Drive the pattern's workload once with the pattern's probes beside it; snapshot Postgres and
-    Redis around it; read Prometheus and the logs for its window; derive the run's scalars."""
+    """Drive the pattern's workload once with the pattern's devices (collectors and probes) beside it;
+    derive the run's scalars from what they and the load gave."""
     pattern, cfg, settings = pats.get(step.pattern), study.config, study.settings
     if pattern.backtest:  # alert patterns: a fault timeline over the load, rule sets scored against it
         return backtest.measure(study, step)
@@ -297,82 +294,30 @@ def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]
     plan = (cfg.capacity or CapacityPlan.of(spec, cfg.duration_s)) if spec.levels else None
     if plan and not step.warmup:
         workload = plan.workload(workload)
-    # Locust starts now and waits at its gate: its start-up overlaps the resets, snapshots and probes
+    # Locust starts now and waits at its gate: its start-up overlaps the resets and the devices' start
     with load.Launched(workload, settings.run_dir / "load" / cfg.study_id / step.run_id) as pending:
         reset(study, pattern)
-        ctx = ProbeContext(settings, {**toggles.defaults(), **cfg.arm_toggles(pattern, step.arm)}, cfg.seed_scale)
-        probes = {} if step.warmup else {name: PROBES[name]() for name in pattern.probes}
-        pg_before, redis_before = (postgres.statements(settings.monitor_url),
-                                   redis_collect.snapshot_all(settings.redis_urls()))
-        for probe in probes.values():
-            probe.start(ctx)
-        sampler = (ResourceSampler(service_pids(study.stack.status())).start() if plan and not step.warmup
-                   else None)
+        ctx = RunContext(settings, {**toggles.defaults(), **cfg.arm_toggles(pattern, step.arm)}, cfg.seed_scale,
+                         target=spec.locustfile, stack=study.stack, plan=plan)
+        run_devices = devices.for_run(pattern, warmup=step.warmup)
+        run_devices.start(ctx)
         result = pending.go(progress=False)
-    resources = sampler.stop() if sampler else None
+    ctx.start, ctx.end, ctx.load = result.started, result.ended, result
+    run_devices.stop(ctx)
     if result.interrupted:
         raise KeyboardInterrupt
-    ctx.start, ctx.end = result.started, result.ended
-    frames = {"requests": result.requests, "stats": result.stats, "history": result.history,
-              "postgres": postgres.statements_delta(pg_before, postgres.statements(settings.monitor_url)),
-              "redis": redis_collect.changes(redis_before, redis_collect.snapshot_all(settings.redis_urls()))}
-    await_scrape(settings, result.ended)  # the run's last counts are in Prometheus
-    probed, failed, samples = {}, [], []
-    for name, probe in probes.items():
-        try:  # Probe.finish withholds the judged values of a probe that erred or checked nothing
-            probed.update(probe.finish(ctx))
-        except Exception as exc:  # a broken probe leaves its metrics unmeasured, said in the meta
-            probe.fail(f"{type(exc).__name__}: {exc}")
-        if probe.error:
-            failed.append(f"probe {name}: {probe.error}")
-        else:
-            samples += probe.samples()
-    if samples:
-        frames["samples"] = pd.DataFrame(samples, columns=["name", "value"])
-    if "prometheus" in pattern.collect:
-        frames["prometheus"] = _prometheus_frame(settings, spec.locustfile, result.started, result.ended)
-    if "logs" in pattern.collect:
-        frames["logs"] = _logs_frame(settings, result.started, result.ended)
-    if plan and not step.warmup:
-        frames["levels"] = capacity.levels(result.requests, result.stages, plan.settle_s, result.generator_cpu)
-        probed.update(capacity.run_scalars(frames["levels"], plan.slo))
-        frames["resources"] = resources
-    frames["derived"] = derive(frames, (result.ended - result.started).total_seconds(), probed, settings.db_user)
+    devices.await_scrape(settings, result.ended)  # the run's last counts are in Prometheus
+    collected = run_devices.finish(ctx)
+    frames = {"requests": result.requests, "stats": result.stats, "history": result.history, **collected.frames}
+    frames["derived"] = derive(frames, (result.ended - result.started).total_seconds(), collected.values,
+                               settings.db_user)
     meta = study.new_meta(step, result.started, result.ended, asdict(workload), result.untrusted,
                           result.untrusted_reason)
-    meta.workload["probe_errors"] = failed
+    meta.workload["probe_errors"] = collected.errors
     return meta, frames
 
 
-def await_scrape(settings: Settings, after: datetime) -> None:
-    """Until Prometheus has scraped every target at ``after`` or later (at most two intervals and 1 s)."""
-    Prometheus(settings.url("prometheus")).wait_for_scrape(after, timeout_s=2 * settings.scrape_interval_s + 1)
-
-
-def _prometheus_frame(settings: Settings, target: str, start: datetime, end: datetime) -> pd.DataFrame:
-    """What Prometheus saw over the run: request rates, latency quantiles, CPU, for the target service."""
-    prom = Prometheus(settings.url("prometheus"))
-    names = (("truthsync_request_rate", "truthsync_hit_ratio", "truthsync_latency_p95_s") if target == "truthsync"
-             else ("request_rate_by_status", "latency_p50_s", "latency_p95_s", "cache_hit_ratio"))
-    frames = []
-    for name in (*names, "node_cpu_busy", "redis_commands_rate", "pg_commits_rate"):
-        try:
-            frames.append(prom.named(name, start, end, step=f"{settings.scrape_interval_s}s"))
-        except RuntimeError as exc:
-            print(f"warning: Prometheus query {name} failed: {exc}", file=sys.stderr)
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["timestamp", "metric", "value"])
-
-
-def _logs_frame(settings: Settings, start: datetime, end: datetime) -> pd.DataFrame:
-    """Log lines per service and level over the run, in 5 s windows (files locally, Loki in compose)."""
-    lines = log_source(settings).lines(LogQuery(start=start, end=end))
-    return counts(lines, every="5s")
-
-
 def _delete_prefix(redis_url: str, prefix: str) -> None:
-    import redis
-
     client = redis.Redis.from_url(redis_url)
     try:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
@@ -380,53 +325,3 @@ def _delete_prefix(redis_url: str, prefix: str) -> None:
             client.unlink(*keys[i:i + 500])
     finally:
         client.close()
-
-
-def _total(frame: pd.DataFrame | None, metric: str, exclude_query: str | None = None) -> float | None:
-    if frame is None or frame.empty or metric not in set(frame["metric"]):
-        return None if frame is None or frame.empty else 0.0
-    rows = frame[frame["metric"] == metric]
-    if exclude_query and "query" in rows:
-        rows = rows[~rows["query"].astype(str).str.contains(exclude_query, regex=False)]
-    return float(rows["value"].sum())
-
-
-def _pg_blocks(pg: pd.DataFrame | None) -> float | None:
-    """Shared buffers the statements touched: hits plus reads (database load a statement count hides)."""
-    hit, read = (_total(pg, m, exclude_query="pg_stat_statements") for m in ("shared_blks_hit", "shared_blks_read"))
-    return None if hit is None else hit + (read or 0.0)
-
-
-def derive(frames: dict[str, pd.DataFrame], seconds: float, probed: dict | None = None,
-           app_user: str = "sentinel") -> pd.DataFrame:
-    """The per-run scalars the statistics compare (``metric``, ``value``, ``unit``); ``probed`` adds
-    the probes' own (name → (value, unit))."""
-    req = frames.get("requests")
-    values: dict[str, tuple[float, str]] = {}
-    if req is not None and len(req):
-        span = (req["timestamp"].max() - req["timestamp"].min()).total_seconds() or seconds
-        n, errors = len(req), int((~req["success"].astype(bool)).sum())
-        values.update(requests=(n, "requests"), errors=(errors, "errors"), error_rate=(errors / n, "errors/request"),
-                      throughput_rps=(n / max(span, 1e-9), "req/s"))
-        for q in (0.5, 0.95, 0.99):
-            values[f"p{int(q * 100)}_ms"] = (float(req["response_time_ms"].quantile(q)), "ms")
-    pg = frames.get("postgres")
-    if pg is not None and not pg.empty and "user" in pg:  # the application's statements, not the lab's
-        pg = pg[pg["user"] == app_user]
-    statements = _total(pg, "calls", exclude_query="pg_stat_statements")
-    exec_ms = _total(pg, "total_exec_time_ms", exclude_query="pg_stat_statements")
-    blocks = _pg_blocks(pg)
-    commands = _total(frames.get("redis"), "total_commands_processed")
-    for name, count, unit in (("pg_statements", statements, "statements"), ("pg_exec_ms", exec_ms, "ms"),
-                              ("pg_blocks", blocks, "blocks"), ("redis_commands", commands, "commands")):
-        if count is not None:
-            values[name] = (count, unit)
-            if values.get("requests"):
-                values[f"{name}_per_request"] = (count / values["requests"][0], f"{unit}/request")
-    cache = redis_cache_rows(frames["redis"]) if frames.get("redis") is not None else None
-    hits, misses = _total(cache, "keyspace_hits"), _total(cache, "keyspace_misses")
-    if hits is not None and hits + (misses or 0) > 0:
-        values["redis_hit_ratio"] = (hits / (hits + (misses or 0)), "ratio")
-    values.update(probed or {})
-    return pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
-                        columns=["metric", "value", "unit"])

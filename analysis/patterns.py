@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from analysis.stack.toggles import TOGGLES
 
 from analysis.alerts import Backtest
+from analysis.collect.base import Collector
 from analysis.deliveries import CHECKS as DELIVERY_CHECKS
 from analysis.deliveries import PROBE as DELIVERY_PROBE
 from analysis.incidents import STAGES, IncidentPlan
@@ -113,7 +114,8 @@ class Pattern:
     workload: WorkloadSpec
     metrics: tuple[Metric, ...]
     requires: tuple[str, ...] = ("postgres", "redis", "api", "nginx")
-    collect: tuple[str, ...] = ("prometheus", "postgres", "redis", "logs")
+    #: the run's data sources: names in ``analysis.devices.default_registry()`` or ``Collector`` classes
+    collect: tuple[str | type[Collector], ...] = ("prometheus", "postgres", "redis", "logs")
     probes: tuple[str, ...] = ()  # names in analysis.probes.PROBES: measurements beside the load
     reset: tuple[str, ...] = ()  # before every run: "redis:<key prefix>" deleted, "restart:<service glob>"
     default: bool = True  # runs in a plain `sentinel-lab study` that names no pattern
@@ -171,6 +173,10 @@ CAPACITY_METRICS = (Metric("max_sustainable_rps", "req/s", "higher", noise=0.05)
                     Metric("usl_peak_rps", "req/s", "higher", noise=0.05),
                     Metric("usl_alpha", "ratio", "none"), Metric("usl_beta", "ratio", "none"),
                     Metric("generator_saturated_levels", "levels", "lower"))
+
+
+#: what a capacity run adds to its sources: the services' CPU and memory, and the load's levels
+_CAPACITY_COLLECT = ("resources", "levels")
 
 
 _CELERY_PROBE = {"probe": "celery-tasks", "checks": "tasks_compared"}
@@ -326,7 +332,8 @@ PATTERNS: tuple[Pattern, ...] = (
              "SENTINEL_CELERY_METRICS": "on", "TRUTHSYNC_L2": "on"},
         WorkloadSpec("api", users=64, spawn_rate=64, levels=(4, 8, 16, 32, 64), level_s=5.0),
         CAPACITY_METRICS, quick_repeats=3,  # five load levels a run: three pairs in a quick study
-        collect=("prometheus",),  # judged on the levels; the services' log lines (~3 s a run to read) are not
+        # judged on the levels; the services' log lines (~3 s a run to read) are not
+        collect=("prometheus", "postgres", "redis", *_CAPACITY_COLLECT),
     ),
     Pattern(
         "capacity-api", "Capacity of the API",
@@ -334,7 +341,7 @@ PATTERNS: tuple[Pattern, ...] = (
         "for `sentinel-lab capacity`).",
         (), {}, {},
         WorkloadSpec("api", users=64, spawn_rate=64, levels=(4, 8, 16, 32, 64), level_s=5.0),
-        CAPACITY_METRICS, default=False,
+        CAPACITY_METRICS, default=False, collect=(*Pattern.collect, *_CAPACITY_COLLECT),
     ),
     Pattern(
         "correlated-alerts", "P2 metrics + logs alerting",
@@ -439,7 +446,7 @@ def _pg_audit(arm: str, title: str, quick: bool = False) -> Pattern:
          Expectation("leak_detector_misses", "zero")),
         PG_AUDIT_ARMS["none"], PG_AUDIT_ARMS[arm],
         WorkloadSpec("api", options=(("write-share", "0.2"),)),
-        _PG_AUDIT_METRICS, collect=("postgres",), probes=("pg-audit-trail",), quick=quick,
+        _PG_AUDIT_METRICS, collect=("postgres", "redis"), probes=("pg-audit-trail",), quick=quick,
     )
 
 

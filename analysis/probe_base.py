@@ -1,28 +1,19 @@
-"""What every probe is: a start before the load, a finish after it, per-run scalars out.
+"""What every probe is: a start before the load, a finish after it, per-run scalars out; and the
+device (``analysis.collect.base.Collector``) that runs one in a study beside the other data sources.
 
 Kept apart from ``analysis.probes`` (the registry) so a probe may live in a module of its own.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Callable
 
-from analysis.settings import Settings
+import pandas as pd
 
-Values = dict[str, tuple[float, str]]
+from analysis.collect.base import DERIVED, Collector, Frames, RunContext, Values, values_frame
 
-
-@dataclass
-class ProbeContext:
-    """What a probe may use: the stack's addresses, the arm's toggles, the seed scale, the run window."""
-
-    settings: Settings
-    toggles: dict[str, str]
-    scale: str = "small"
-    start: datetime | None = None
-    end: datetime | None = None
+#: what a probe may use: the run's context (the stack's addresses, the arm's toggles, the run window …)
+ProbeContext = RunContext
 
 
 class Probe:
@@ -95,3 +86,29 @@ class Probe:
     def samples(self) -> list[tuple[str, float]]:
         """Per-event observations (name, value), pooled per arm by the statistics like request latencies."""
         return []
+
+
+class ProbeDevice(Collector):
+    """A probe as one of a run's devices: its scalars join ``derived``, its per-event observations
+    ``samples`` (only when it neither erred nor checked nothing); its error goes to the run's meta.
+    Probes measure the run itself, so a warm-up run has none."""
+
+    kind = "probe"
+    warmup = False
+
+    def __init__(self, name: str, probe: Probe):
+        self.name, self.probe = name, probe
+
+    def start(self, ctx: RunContext) -> None:
+        self.probe.start(ctx)
+
+    def finish(self, ctx: RunContext) -> Frames:
+        try:  # Probe.finish withholds the judged values of a probe that erred or checked nothing
+            values = self.probe.finish(ctx)
+        except Exception as exc:  # a broken probe leaves its metrics unmeasured, said in the meta
+            self.probe.fail(f"{type(exc).__name__}: {exc}")
+            values = {}
+        self.error = self.probe.error
+        samples = [] if self.error else self.probe.samples()
+        return {DERIVED: values_frame(values),
+                **({"samples": pd.DataFrame(samples, columns=["name", "value"])} if samples else {})}

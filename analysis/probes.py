@@ -8,6 +8,7 @@ missed, cache hit ratios as the servers counted them.
 """
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -229,8 +230,6 @@ class NotifyLatency(Probe):
             self._subscribed.set()
 
     def _read_stream(self, ctx: ProbeContext, login) -> None:
-        import json
-
         with _client(ctx, login) as client:
             # a pub/sub stream sends a keep-alive every 15 s; a longer silence while the probe writes is a fault,
             # and after it stopped writing, one ends the listen with what never came counted as missed

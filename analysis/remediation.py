@@ -28,6 +28,7 @@ import redis
 from analysis import incidents, n8n_path, results
 from analysis import patterns as pats
 from analysis.collect import remediation_audit
+from analysis.collect.base import values_frame
 from analysis.incidents import CLASSES
 from stack.api.cache import PREFIX as CACHE_PREFIX
 from stack.api.seed import logins
@@ -212,7 +213,7 @@ def measure(study, step) -> tuple:
     plan = pattern.incidents
     if step.warmup:  # the first incident's lead-in is the warm-up; nothing to discard here
         now = _now()
-        return study.new_meta(step, now, now, {}), {"derived": pd.DataFrame(columns=["metric", "value", "unit"])}
+        return study.new_meta(step, now, now, {}), {"derived": values_frame({})}
     quick = study.config.quick
     rounds = plan.rounds(step.repeat, pattern.runs_per_arm(study.config.repeats, quick), quick)
     n8n_on = study.settings.n8n
@@ -230,8 +231,7 @@ def measure(study, step) -> tuple:
     audit = remediation_audit.read(study.settings.log_dir, start, end)
     matched = incidents.match(played, audit, n8n=n8n_on, n8n_model=model) if len(played) else pd.DataFrame()
     values = incidents.run_values(matched)
-    derived = pd.DataFrame([{"metric": k, "value": float(v), "unit": u} for k, (v, u) in values.items()],
-                           columns=["metric", "value", "unit"])
+    derived = values_frame(values)
     expected = rounds * len(CLASSES)
     if len(played) < expected:
         errors.append(f"only {len(played)} of {expected} incidents were played")

@@ -1,5 +1,6 @@
 """Collectors: one module per data source, each returning long-form ("tidy") DataFrames with
-``timestamp`` (UTC), ``metric``, ``value`` and label columns, so notebooks treat sources alike."""
+``timestamp`` (UTC), ``metric``, ``value`` and label columns, so notebooks treat sources alike.
+``base`` says what a run's device is; ``devices`` wraps the sources as devices a pattern lists."""
 from __future__ import annotations
 
 from collections.abc import Iterable

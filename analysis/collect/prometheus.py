@@ -10,6 +10,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from analysis.collect import tidy
+from analysis.settings import Settings
 
 #: PromQL templates; ``{service}`` is the scrape job's ``service`` label, ``{window}`` a rate window.
 QUERIES: dict[str, str] = {
@@ -102,6 +103,12 @@ class Prometheus:
             return fn()
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise RuntimeError(f"Prometheus at {self.url} could not answer {query!r}: {exc}") from exc
+
+
+def await_scrape(settings: Settings, after: datetime) -> None:
+    """Until the stack's Prometheus has scraped every target at ``after`` or later (at most two
+    intervals and 1 s): a run's sources and probes read its last counts after it."""
+    Prometheus(settings.url("prometheus")).wait_for_scrape(after, timeout_s=2 * settings.scrape_interval_s + 1)
 
 
 def _utc(t: datetime) -> datetime:
