@@ -64,6 +64,18 @@ class Population:
 population = common.PerProcess(Population)
 
 
+class RunEnd:
+    """When this run's time limit (``-t``) ends; None under a load shape, which ends when it likes."""
+
+    at: float | None = None
+
+
+@events.test_start.add_listener
+def _run_end(environment, **_):
+    run_time = environment.parsed_options and environment.parsed_options.run_time
+    RunEnd.at = time.time() + run_time if run_time else None
+
+
 class ApiUser(FastHttpUser):
     def wait_time(self) -> float:
         return random.uniform(0.5, 2.0) * self.environment.parsed_options.think_scale
@@ -97,6 +109,8 @@ class ApiUser(FastHttpUser):
     def listen(self):
         """Keep the notification stream open for a while, as the frontend's bell does."""
         seconds = self.environment.parsed_options.listen_seconds
+        if RunEnd.at is not None:  # not past the run's end: Locust would wait out its stop timeout on it
+            seconds = max(0.1, min(seconds, RunEnd.at - time.time()))
         with self.client.get(ROUTES["stream"], headers=self.headers, stream=True, name=ROUTES["stream"],
                              catch_response=True) as r:
             if r.status_code != 200:
