@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -273,9 +273,8 @@ def reset(study: Study, pattern: pats.Pattern) -> None:
             restarted = bool(study.stack.restart(names)) or restarted
         else:
             raise StudyError(f"pattern {pattern.id}: unknown reset {item!r} (redis:<prefix> or restart:<glob>)")
-    if restarted:  # Prometheus must see the restarted processes' fresh counters (two scrapes) before the run
-        then = datetime.now(timezone.utc) + timedelta(seconds=study.settings.scrape_interval_s)
-        devices.await_scrape(study.settings, then)
+    if restarted:  # Prometheus must have scraped the restarted (healthy) processes' fresh counters before the run
+        devices.await_scrape(study.settings, datetime.now(timezone.utc))
 
 
 def measure(study: Study, step: Step) -> tuple[RunMeta, dict[str, pd.DataFrame]]:

@@ -10,9 +10,10 @@ import pandas as pd
 COLUMNS = ["timestamp", "metric", "value"]
 
 
-def tidy(records: Iterable[dict]) -> pd.DataFrame:
-    """Records with timestamp/metric/value plus labels → the common frame (labels after, sorted)."""
-    df = pd.DataFrame(list(records))
+def tidy(records: Iterable[dict] | pd.DataFrame) -> pd.DataFrame:
+    """Records (or a frame) with timestamp/metric/value plus labels → the common frame (labels after,
+    sorted)."""
+    df = records.copy() if isinstance(records, pd.DataFrame) else pd.DataFrame(list(records))
     if df.empty:
         return pd.DataFrame({"timestamp": pd.Series(dtype="datetime64[ns, UTC]"),
                              "metric": pd.Series(dtype=str), "value": pd.Series(dtype=float)})

@@ -3,6 +3,7 @@ service, level, text and time, and counts over time windows. ``loki.py`` answers
 questions from Loki with the same frames, so a notebook does not care which stack ran."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,6 +111,8 @@ def _offset_before(f, since: pd.Timestamp) -> int:
     """An offset of a line start at or before the first line stamped ``since`` or later (files are
     appended in time order, give or take ``SEEK_MARGIN``, which the caller already subtracted)."""
     lo, hi = 0, f.seek(0, 2)
+    if _stamp_after(f, 0) is None:  # no JSON line near the top (Postgres' own text log): none to read
+        return hi
     while hi - lo > 64 * 1024:
         mid = (lo + hi) // 2
         stamp = _stamp_after(f, mid)
@@ -123,11 +126,12 @@ def _offset_before(f, since: pd.Timestamp) -> int:
     return f.tell()
 
 
-def _stamp_after(f, offset: int) -> pd.Timestamp | None:
-    """The timestamp of the first whole JSON line after ``offset``; None if none follows."""
+def _stamp_after(f, offset: int, lines: int = 200) -> pd.Timestamp | None:
+    """The timestamp of the first whole JSON line among the ``lines`` after ``offset``; None if none."""
     f.seek(offset)
-    f.readline()
-    for record in _stamped(f):
+    if offset:
+        f.readline()  # the rest of a line cut in the middle
+    for record in _stamped(itertools.islice(f, lines)):
         try:
             stamp = pd.Timestamp(record["timestamp"])
         except ValueError:

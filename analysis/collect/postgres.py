@@ -46,7 +46,7 @@ def _query(dsn: str, sql: str, database: str | None) -> tuple[datetime, pd.DataF
 
 def _melt(now: datetime, wide: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     long = wide.melt(id_vars=labels, var_name="metric", value_name="value")
-    return tidy(long.assign(timestamp=now).to_dict("records"))
+    return tidy(long.assign(timestamp=now))
 
 
 def statements(dsn: str, database: str | None = None) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def statements_delta(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     wide = wide[wide["calls"] > 0]
     wide["mean_exec_time_ms"] = wide["total_exec_time_ms"] / wide["calls"]
     long = wide.melt(id_vars=keys, var_name="metric", value_name="value")
-    return tidy(long.to_dict("records"))
+    return tidy(long)
 
 
 def databases(dsn: str, database: str | None = None) -> pd.DataFrame:

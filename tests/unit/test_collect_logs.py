@@ -88,3 +88,14 @@ def test_a_window_in_a_long_file_is_read_from_a_seek_with_the_same_lines_as_a_fu
     assert len(sought) == 80 and sought.equals(full)
     with (tmp_path / "api.log").open("rb") as f:  # and it did skip: the seek lands near the window
         assert _offset_before(f, pd.Timestamp(start) - SEEK_MARGIN) > 0.7 * f.seek(0, 2)
+
+
+def test_a_text_log_beside_the_json_ones_is_skipped_without_being_read_through(tmp_path):
+    """Postgres' own log is text: the window's search gives up on it at once (it used to read it all)."""
+    (tmp_path / "postgres.log").write_text("2026-01-01 10:00:00.000 UTC [1] LOG:  checkpoint complete\n" * 50_000)
+    _write(tmp_path / "api.log", [{"timestamp": "2026-01-01T10:00:05+00:00", "level": "INFO", "message": "GET /"}])
+    start = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)
+    lines = LogFiles(tmp_path).lines(LogQuery(start=start))
+    assert list(lines["service"]) == ["api"]
+    with (tmp_path / "postgres.log").open("rb") as f:
+        assert _offset_before(f, pd.Timestamp(start)) == f.seek(0, 2)
