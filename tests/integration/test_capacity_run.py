@@ -43,7 +43,7 @@ def test_open_loop_requests_carry_their_latency_from_the_intended_start(lab_stac
     # one request per scheduled arrival: a user that ran its inherited closed-loop tasks would repeat an
     # intended start (the bug this guards: 36 requests in the 5/s level's 2 s, most sharing a start)
     started = arrivals["timestamp"] - pd.to_timedelta(arrivals["intended_ms"], unit="ms")
-    assert started.round("us").is_unique, "several requests carry the same intended start"
+    assert started.dt.round("us").is_unique, "several requests carry the same intended start"
     # an open-loop generator offers the scheduled rate whatever the server does (Poisson: a wide band)
     offered = [int(((started >= s.start) & (started < s.end)).sum()) for s in result.stages.itertuples()]
     assert offered[0] <= 2.2 * 5 * plan.level_s and offered[-1] > offered[0], offered
