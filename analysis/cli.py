@@ -210,7 +210,7 @@ def study(pattern_ids: Optional[list[str]] = typer.Argument(None, metavar="[PATT
           duration: float = typer.Option(DEFAULT_DURATION_S, "--duration", min=1, help="seconds of load per run"),
           quick: bool = typer.Option(False, "--quick",
                                      help=f"{QUICK_REPEATS} repeats of {QUICK_DURATION_S:g} s runs after a "
-                                          f"{QUICK_WARMUP_S:g} s warm-up (long patterns fewer): about 25 min for all (README)"),
+                                          f"{QUICK_WARMUP_S:g} s warm-up (long patterns fewer): under 20 min for all here (README)"),
           users: Optional[int] = typer.Option(None, "--users", help="override the workload's users"),
           resume: Optional[str] = typer.Option(None, "--resume", help="finish the runs STUDY still lacks"),
           keep_up: bool = typer.Option(False, "--keep-up", help="leave the stack running afterwards"),

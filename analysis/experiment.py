@@ -114,7 +114,7 @@ class StudyConfig:
 
 #: --quick: 4 repeats, not 3: with 3 runs per arm Mann-Whitney cannot reach p < 0.05 (smallest p is 0.1)
 #: run lengths of a quick and a plain study; the repeats follow from the test (analysis.repeats)
-QUICK_DURATION_S, QUICK_WARMUP_S = 8.0, 4.0
+QUICK_DURATION_S, QUICK_WARMUP_S = 8.0, 2.0
 DEFAULT_DURATION_S, DEFAULT_WARMUP_S = 60.0, 15.0
 
 
