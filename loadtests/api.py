@@ -173,3 +173,15 @@ class OpenLoopApiUser(ApiUser):
 # Set after the class body: Locust's metaclass adds the inherited @task methods (step, listen) to a
 # ``tasks`` declared in the body, and those would run closed loop, re-using the last intended time.
 OpenLoopApiUser.tasks = [OpenLoopApiUser.arrival]
+
+
+@events.init.add_listener
+def _one_loop(environment, **_):
+    """The arrival rates choose the loop: closed (ApiUser) without them, open (OpenLoopApiUser) with them.
+    A run that names no class would otherwise spawn both (Locust runs every class of the file): half its
+    users idle, waiting for arrivals that never come, in a closed-loop run."""
+    o = environment.parsed_options
+    if o is None:
+        return
+    wanted = OpenLoopApiUser if o.arrival_rates else ApiUser
+    environment.user_classes[:] = [c for c in environment.user_classes if c is wanted] or environment.user_classes

@@ -2,12 +2,18 @@
 as a study whose levels, resources and per-run capacity figures a summary reads back."""
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+from dataclasses import replace
+
 import pandas as pd
 import pytest
 
 from analysis import capacity
 from analysis.experiment import Study, StudyConfig
-from analysis.load import Workload, run
+from analysis.load import Workload, locust_command, run
+from analysis.load import _environment as load_environment
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +53,20 @@ def test_open_loop_requests_carry_their_latency_from_the_intended_start(lab_stac
     # an open-loop generator offers the scheduled rate whatever the server does (Poisson: a wide band)
     offered = [int(((started >= s.start) & (started < s.end)).sum()) for s in result.stages.itertuples()]
     assert offered[0] <= 2.2 * 5 * plan.level_s and offered[-1] > offered[0], offered
+
+
+@pytest.mark.parametrize("open_loop", [False, True])
+def test_the_arrival_rates_choose_the_user_class_and_no_user_idles(lab_stack, tmp_path, open_loop):
+    """Locust spawns every class of a file that a run does not name: a closed-loop API run had half its
+    users as open-loop ones, idle for want of arrivals (and the open-loop run closed-loop ones)."""
+    base = Workload("api", host=lab_stack.settings.url("nginx"), users=4, spawn_rate=4, duration_s=2,
+                    options={"scale": "small"})
+    if open_loop:
+        base = capacity.CapacityPlan((5, 10, 20), level_s=1.0, open_loop=True, settle_s=0.2, pool=4).workload(base)
+        base = replace(base, user_classes=())  # not named: the rates alone must choose
+    cmd = [("INFO" if part == "WARNING" else part) for part in locust_command(base, tmp_path / "locust")]
+    subprocess.run(cmd, env=load_environment(tmp_path), cwd=tmp_path, timeout=120, capture_output=True)
+    spawned = re.search(r"All users spawned: (\{.*?\})", (tmp_path / "locust.log").read_text())
+    assert spawned, (tmp_path / "locust.log").read_text()[-2000:]
+    counts = {name: n for name, n in json.loads(spawned.group(1)).items() if n}
+    assert counts == ({"OpenLoopApiUser": 4} if open_loop else {"ApiUser": 4}), counts
