@@ -196,7 +196,7 @@ class NotifyLatency(Probe):
     SILENCE_S = 20.0  # longer than the stream's 15 s keep-alive
     checks = "notifications_sent"
 
-    def __init__(self, every_s: float = 0.15):  # ~50 notifications per 8 s run: enough for a p95 over 4 runs
+    def __init__(self, every_s: float = 0.1):  # ~80 notifications per 8 s run: a p95 needs 200 an arm, over 3 runs
         super().__init__()
         self.every_s = every_s
         self.sent: dict[int, float] = {}
